@@ -1,0 +1,246 @@
+package rules
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMatchApache replays every testdata/match golden against a real
+// Apache httpd 2.4, so that the golden files record what Apache does and
+// not what we believe it does. It needs an httpd binary and its modules:
+//
+//	apt-get install apache2
+//	WSGATE_APACHE=/usr/sbin/apache2 go test -run TestMatchApache ./rules/
+//
+// WSGATE_APACHE_MODULES overrides the module directory
+// (/usr/lib/apache2/modules). Each rule's target is pointed at a local
+// backend that answers with the request target it received; ws/wss
+// targets become ws, https becomes http (mod_proxy_http maps them all the
+// same way). Targets with spaces or control bytes cannot be sent on a
+// request line and are skipped; Go's server rejects them before Match.
+func TestMatchApache(t *testing.T) {
+	bin := os.Getenv("WSGATE_APACHE")
+	if bin == "" {
+		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
+	}
+	modules := os.Getenv("WSGATE_APACHE_MODULES")
+	if modules == "" {
+		modules = "/usr/lib/apache2/modules"
+	}
+	backend := startEchoBackend(t)
+	compare := func(t *testing.T, tb *Table, addr, target string) {
+		t.Helper()
+		want := "?"
+		switch m, err := tb.match(target); err := err.(type) {
+		case nil:
+			want = m.RequestURI
+		case *RequestError:
+			want = strconv.Itoa(err.Status)
+		}
+		if got := apacheGet(t, addr, target); got != want {
+			t.Errorf("Apache maps %q to %s; Match gives %s", target, got, want)
+		}
+	}
+	for _, path := range goldenFiles(t, "match") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			g := readGolden(t, path)
+			tb := mustTable(t, g)
+			addr := startApache(t, bin, modules, tb, backend)
+			for _, l := range g.lines {
+				if ml, ok := parseMatchLine(t, l); ok && isVisible(ml.target) {
+					compare(t, tb, addr, ml.target)
+				}
+			}
+		})
+	}
+	// Random targets built from the pieces that matter to normalisation,
+	// decoding and matching, against rules that exercise each feature.
+	t.Run("random", func(t *testing.T) {
+		tb, err := FromFlags([]string{
+			"/x/private !", "/x/ ws://h/x/", "/ws/ ws://h/echo/",
+			"/nc/ ws://h/nc/ nocanon", "/nc2 ws://h/nc2 nocanon",
+			"/ts2 ws://h/ts2b", "/ts4 ws://h/ts4b/", "//m//s ws://h/ms",
+			"/p%41/ ws://h/pa/", "/q?/ ws://h/q/", "/é/ ws://h/e/",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := startApache(t, bin, modules, tb, backend)
+		pieces := []string{"/", "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F",
+			"%41", "%", "%4", "%zz", "a", "ws", "nc", "nc2", "x", "private",
+			"privateer", "ts2", "ts4", "m", "s", "p%41", "pA", "q", "?", "%3f",
+			"%00", "%25", "é", "%C3%A9", "~", "%7e", "%20", "+", "%2B", "'", "\"",
+			"<", "%5B", "\\", "\xff", "#"}
+		r := rand.New(rand.NewPCG(1, 2))
+		for range 3000 {
+			target := ""
+			if r.IntN(4) == 0 {
+				target = "http://localhost"
+			}
+			target += "/"
+			for range 1 + r.IntN(10) {
+				target += pieces[r.IntN(len(pieces))]
+			}
+			compare(t, tb, addr, target)
+		}
+	})
+}
+
+// startEchoBackend answers every request with its request target as the
+// body, and an X-Echo header so that Apache's own answers are told apart.
+func startEchoBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				br := bufio.NewReader(c)
+				line, _ := br.ReadString('\n')
+				for {
+					if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+						break
+					}
+				}
+				f := strings.Split(strings.TrimRight(line, "\r\n"), " ")
+				if len(f) != 3 {
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Echo: 1\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(f[1]), f[1])
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// startApache runs httpd in the foreground with tb's rules, retargeted at
+// backend, and returns its address.
+func startApache(t *testing.T, bin, modules string, tb *Table, backend string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "ServerRoot %s\nListen %s\nServerName localhost\n", dir, addr)
+	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel"} {
+		fmt.Fprintf(&conf, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
+	}
+	if os.Geteuid() == 0 {
+		conf.WriteString("User nobody\n")
+	}
+	// An empty DocumentRoot, readable once httpd drops root, makes every
+	// request Apache serves itself a 404, which is what Match answers.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "htdocs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&conf, "PidFile %[1]s/httpd.pid\nErrorLog %[1]s/error.log\nDocumentRoot %[1]s/htdocs\n", dir)
+	for _, r := range tb.Rules {
+		c := *r
+		if !c.Exclude {
+			scheme := map[string]string{"ws": "ws", "wss": "ws", "http": "http", "https": "http"}[c.Target.Scheme]
+			u, err := url.Parse(scheme + "://" + backend + targetPath(c.Target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Target = u
+		}
+		fmt.Fprintln(&conf, c.String())
+	}
+	confPath := filepath.Join(dir, "httpd.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-f", confPath, "-X")
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		out.Close()
+	})
+	// Wait for the listener; httpd gives no other sign of readiness.
+	deadline := time.After(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		select {
+		case <-exited:
+		case <-deadline:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		log, _ := os.ReadFile(filepath.Join(dir, "stdout"))
+		elog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("httpd did not start:\n%s\n%s\n%s", conf.String(), log, elog)
+	}
+}
+
+// apacheGet sends target on a raw request line and returns what reached
+// the backend, or Apache's status code.
+func apacheGet(t *testing.T, addr, target string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", target)
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(resp), "\r\n\r\n")
+	status := strings.SplitN(head, " ", 3)
+	if len(status) < 2 {
+		t.Fatalf("GET %s: bad response %q", target, resp)
+	}
+	if status[1] == "200" && strings.Contains(head, "\r\nX-Echo: 1") {
+		return body
+	}
+	return status[1]
+}

@@ -1,0 +1,359 @@
+package rules
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Match is where a request goes: the rule that matched and the backend
+// URL, split so that the tunnel can dial Host and send RequestURI
+// without parsing (and so re-encoding) anything.
+type Match struct {
+	Rule *Rule
+	// Scheme and Host are the rule's target's, Host as written in the
+	// rule (for example "127.0.0.1:9001").
+	Scheme, Host string
+	// RequestURI is the request target to send to the backend: always an
+	// origin-form path starting with "/", with the client's query appended
+	// byte for byte. It contains no space or control byte.
+	RequestURI string
+}
+
+// URL is the backend URL, as Apache would log it.
+func (m Match) URL() string { return m.Scheme + "://" + m.Host + m.RequestURI }
+
+// Match maps a request to a backend the way Apache httpd 2.4 maps it with
+// ProxyPass: the request path is normalised and decoded as the core does
+// before translate_name, the rules are walked in order with alias_match and
+// the first match wins, exclusions included; the rest of the path is glued
+// to the target's path and re-encoded (ap_proxy_canonenc) unless the rule
+// has nocanon; the query is appended unchanged.
+//
+// The target is r.RequestURI, the raw request target as the client sent
+// it (origin-form or absolute-form); when it is empty, as in a request
+// built by hand, r.URL.RequestURI() stands in for it.
+//
+// A request that is not proxied gets a *RequestError with the status
+// Apache answers: 400 for a malformed target or a path above the root,
+// 404 for an encoded "/" or NUL, an exclusion or no match, 403 for a
+// query with spaces or control bytes, 500 for a rule whose target has no
+// path and whose rest would be glued onto the host name.
+func (t *Table) Match(r *http.Request) (Match, error) {
+	target := r.RequestURI
+	if target == "" && r.URL != nil {
+		target = r.URL.RequestURI()
+	}
+	return t.match(target)
+}
+
+// match is Match on the raw request target.
+func (t *Table) match(target string) (Match, error) {
+	rawPath, query, hasQuery, err := splitTarget(target)
+	if err != nil {
+		return Match{}, err
+	}
+	uri, err := normalizePath(rawPath)
+	if err != nil {
+		return Match{}, err
+	}
+	for _, rule := range t.Rules {
+		n := aliasMatch(uri, rule.Path)
+		if n == 0 {
+			continue
+		}
+		if rule.Exclude {
+			return Match{}, &RequestError{Status: http.StatusNotFound,
+				Reason: fmt.Sprintf("%s: excluded by %s", origin(rule.Pos), rule)}
+		}
+		m := Match{Rule: rule, Scheme: rule.Target.Scheme, Host: rule.Target.Host}
+		// nocanon forwards the raw target, but only when the rule matches
+		// it exactly as it matched the decoded path (ap_proxy_trans_match
+		// compares alias_match on r->unparsed_uri, query and all, with the
+		// one on r->uri). Otherwise decoding or normalising changed what
+		// matched, and Apache falls back to the canonical path (AH01136).
+		if rule.NoCanon && aliasMatch(target, rule.Path) == n {
+			raw, err := join(rule, target[n:])
+			switch {
+			case err != nil:
+				return Match{}, err
+			case !isVisible(raw):
+				// The raw target carries the query: the same check as
+				// AH10409, done by mod_proxy_http on the whole of it.
+				return Match{}, &RequestError{Status: http.StatusForbidden,
+					Reason: "nocanon path or query to forward contains control characters or spaces"}
+			}
+			m.RequestURI = raw
+			return m, nil
+		}
+		path, err := join(rule, uri[n:])
+		if err != nil {
+			return Match{}, err
+		}
+		m.RequestURI = canonPath(path)
+		if hasQuery {
+			// AH10409: Apache refuses to forward a query with bytes that
+			// would break the request line.
+			if !isVisible(query) {
+				return Match{}, &RequestError{Status: http.StatusForbidden,
+					Reason: "query to forward contains control characters or spaces (AH10409)"}
+			}
+			m.RequestURI += "?" + query
+		}
+		return m, nil
+	}
+	return Match{}, &RequestError{Status: http.StatusNotFound,
+		Reason: fmt.Sprintf("no ProxyPass rule matches %q", uri)}
+}
+
+// join glues rest, what follows the matched prefix, to the rule's target
+// path: verbatim concatenation, as Apache does, so "/ts3/ → …/ts3b" maps
+// /ts3/a to /ts3ba. A target written without a path is the one case where
+// Apache's concatenation lands in the host name (ws://h:1 + "a" is host
+// "h:1a"); Apache then fails the request, so does this.
+func join(rule *Rule, rest string) (string, error) {
+	p := targetPath(rule.Target)
+	if p == "" {
+		switch {
+		case rest == "":
+			return "/", nil
+		case rest[0] != '/':
+			return "", &RequestError{Status: http.StatusInternalServerError,
+				Reason: fmt.Sprintf("%s: %s has no path, so %q would be appended to its host name",
+					origin(rule.Pos), targetString(rule.Target), rest)}
+		}
+	}
+	return p + rest, nil
+}
+
+// splitTarget splits a raw request target into its path, before any
+// decoding, and its query. hasQuery tells "/p?" (an empty query, which
+// Apache forwards as "?") from "/p".
+//
+// The checks are those of Apache's request line parsing: an absolute-form
+// target must be http or https (its host does not take part in mapping),
+// and a fragment, which clients must not send, is a 400 (Go's server lets
+// "#" through).
+func splitTarget(target string) (rawPath, query string, hasQuery bool, err error) {
+	bad := func(why string) (string, string, bool, error) {
+		return "", "", false, &RequestError{Status: http.StatusBadRequest,
+			Reason: fmt.Sprintf("invalid request target %q: %s", target, why)}
+	}
+	rest := target
+	if !strings.HasPrefix(rest, "/") {
+		scheme, after, ok := strings.Cut(rest, "://")
+		if !ok || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
+			return bad("want a path or an http(s) URL")
+		}
+		// The authority ends at the path or the query.
+		i := strings.IndexAny(after, "/?")
+		if i < 0 {
+			i = len(after)
+		}
+		rest = after[i:]
+		if !strings.HasPrefix(rest, "/") {
+			rest = "/" + rest
+		}
+	}
+	if strings.Contains(rest, "#") {
+		return bad("a fragment is not allowed")
+	}
+	rawPath, query, hasQuery = strings.Cut(rest, "?")
+	if !isVisible(rawPath) {
+		return bad("control characters or spaces in the path")
+	}
+	return rawPath, query, hasQuery, nil
+}
+
+// normalizePath turns a raw request path into Apache's r->uri, in the two
+// steps of ap_process_request_internal:
+//
+//  1. ap_normalize_path with AP_NORMALIZE_DECODE_UNRESERVED,
+//     MERGE_SLASHES and NOT_ABOVE_ROOT: %-escapes of unreserved bytes
+//     (ALPHA DIGIT - . _ ~) are decoded first, so %2e%2e is "..", then
+//     runs of "/" are merged and "." and "seg/.." segments removed. A bad
+//     escape or a ".." above the root is a 400 (AH10244).
+//  2. ap_unescape_url_ex with AP_UNESCAPE_URL_FORBID_SLASHES: the other
+//     escapes are decoded once; %2F (AllowEncodedSlashes Off) and %00
+//     are a 404 (AH00026).
+//
+// Matching the decoded, normalised path is what keeps /x/%70rivate and
+// /y/../x/private from slipping past a "ProxyPass /x/private !".
+func normalizePath(raw string) (string, error) {
+	if !strings.Contains(raw, "%") && !strings.Contains(raw, "//") && !strings.Contains(raw, "/.") {
+		return raw, nil // the common case: nothing to decode or remove
+	}
+	b := []byte(raw)
+
+	// Step 1a: decode unreserved bytes. Apache decodes them on the fly
+	// while removing dot segments; decoding first gives the same result.
+	w := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '%' {
+			if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+				return "", &RequestError{Status: http.StatusBadRequest,
+					Reason: fmt.Sprintf("invalid URI path %q: bad %%-escape (AH10244)", raw)}
+			}
+			if d := unhex(b[i+1])<<4 | unhex(b[i+2]); isUnreserved(d) {
+				c = d
+				i += 2
+			}
+		}
+		b[w] = c
+		w++
+	}
+	b = b[:w]
+
+	// Step 1b: merge slashes and remove dot segments, in place, exactly
+	// as ap_normalize_path does: l reads, w writes, w <= l.
+	aboveRoot := false
+	w = 1
+	for l := 1; l < len(b); {
+		if b[w-1] == '/' {
+			switch {
+			case b[l] == '/': // merge a run of slashes
+				for l < len(b) && b[l] == '/' {
+					l++
+				}
+				continue
+			case b[l] == '.' && (l+1 == len(b) || b[l+1] == '/'): // "./"
+				l += 2
+				continue
+			case b[l] == '.' && l+1 < len(b) && b[l+1] == '.' && (l+2 == len(b) || b[l+2] == '/'): // "../"
+				if w > 1 {
+					for w--; w > 0 && b[w-1] != '/'; w-- {
+					}
+				} else {
+					aboveRoot = true
+				}
+				l += 3
+				continue
+			}
+		}
+		b[w] = b[l]
+		w++
+		l++
+	}
+	b = b[:w]
+	if aboveRoot {
+		return "", &RequestError{Status: http.StatusBadRequest,
+			Reason: fmt.Sprintf("invalid URI path %q: goes above the root (AH10244)", raw)}
+	}
+
+	// Step 2: decode what is left; every '%' now starts a valid escape.
+	w = 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '%' {
+			c = unhex(b[i+1])<<4 | unhex(b[i+2])
+			i += 2
+			if c == '/' || c == 0 {
+				return "", &RequestError{Status: http.StatusNotFound,
+					Reason: fmt.Sprintf("encoded %q or NUL in URI path %q (AH00026)", "/", raw)}
+			}
+		}
+		b[w] = c
+		w++
+	}
+	return string(b[:w]), nil
+}
+
+// aliasMatch is mod_proxy's alias_match: it returns how many bytes of uri
+// the rule path alias matches, or 0. Any run of '/' in alias matches any
+// run of one or more '/' in uri, other bytes compare literally, and unless
+// alias ends in '/' the match must end at a segment boundary (/ts2
+// matches /ts2 and /ts2/a, not /ts2extra; /ws/ does not match /ws). The
+// count can exceed len(alias) when uri has doubled slashes.
+func aliasMatch(uri, alias string) int {
+	a, u := 0, 0
+	for a < len(alias) && u < len(uri) {
+		if alias[a] == '/' {
+			if uri[u] != '/' {
+				return 0
+			}
+			for a < len(alias) && alias[a] == '/' {
+				a++
+			}
+			for u < len(uri) && uri[u] == '/' {
+				u++
+			}
+			continue
+		}
+		if uri[u] != alias[a] {
+			return 0
+		}
+		a++
+		u++
+	}
+	if a < len(alias) { // uri ended first
+		return 0
+	}
+	if alias[len(alias)-1] != '/' && u < len(uri) && uri[u] != '/' {
+		return 0
+	}
+	return u
+}
+
+// canonPath is ap_proxy_canonenc(enc_path) for a reverse proxy: bytes that
+// are ASCII alphanumerics, one of ~$-_.+!*'(),;:@&= or '/' are sent as
+// they are, every other byte, '%' included, as %XX in upper case. Apache
+// applies it to the whole path, the target's own part included, so a
+// target written as /a%20b/ reaches the backend as /a%2520b/.
+func canonPath(p string) string {
+	n := 0
+	for i := 0; i < len(p); i++ {
+		if !pathSafe(p[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return p
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(p)+2*n)
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; pathSafe(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
+}
+
+func pathSafe(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		strings.IndexByte("~$-_.+!*'(),;:@&=/", c) >= 0
+}
+
+// isUnreserved reports whether c is unreserved in RFC 3986 section 2.3.
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// isVisible is Apache's test with ap_scan_vchar_obstext: no control byte
+// and no space, bytes >= 0x80 (obs-text) allowed.
+func isVisible(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}

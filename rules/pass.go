@@ -1,0 +1,289 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// passUsage is what ProxyPass takes, for errors about missing arguments.
+const passUsage = "want PATH URL [key=value ...] or PATH !"
+
+// FromFlags builds a Table from --pass values, each the argument list of
+// one ProxyPass directive, in the order given. The i-th value's rule and
+// errors are located at Pos{File: "--pass", Line: i+1}. All values are
+// parsed and up to 10 errors are returned together as an ErrorList, so a
+// user fixes a command line in one go.
+func FromFlags(passes []string) (*Table, error) {
+	t := &Table{Rules: make([]*Rule, 0, len(passes))}
+	var errs ErrorList
+	for i, v := range passes {
+		r, err := ParsePass(Pos{File: "--pass", Line: i + 1}, v)
+		if err != nil {
+			if !errs.add(err) {
+				break
+			}
+			continue
+		}
+		t.Rules = append(t.Rules, r)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// ParsePass parses value, the arguments of one ProxyPass directive:
+//
+//	PATH URL [nocanon] [key=value ...]
+//	PATH !
+//
+// pos is where value starts; the rule gets pos (with Col 1 when pos has no
+// column) and errors point at the column of the offending argument. The
+// error is an *Error, or an ErrorList when several arguments are wrong.
+//
+// Like Apache's add_pass and set_worker_param, keywords and parameter names
+// are case-insensitive. Unlike Apache, which keeps the last of two equal
+// parameters, a duplicate is an error, and Apache parameters wsgate does
+// not implement yet are refused rather than ignored.
+func ParsePass(pos Pos, value string) (*Rule, error) {
+	if pos.Col == 0 {
+		pos.Col = 1
+	}
+	args, end, err := splitArgs(pos, value)
+	if err != nil {
+		err.Msg = "ProxyPass: " + err.Msg
+		return nil, err
+	}
+	return parsePass(directive{pos: pos, name: "ProxyPass", args: args, end: end})
+}
+
+// parsePass validates a raw ProxyPass directive. It is separate from
+// ParsePass so that a rules file, whose directives carry their name and
+// line, goes through the same checks as a --pass flag.
+func parsePass(d directive) (*Rule, error) {
+	errAt := func(p Pos, format string, a ...any) *Error {
+		return &Error{Pos: p, Msg: d.name + ": " + fmt.Sprintf(format, a...)}
+	}
+	switch {
+	case len(d.args) == 0:
+		return nil, errAt(d.end, "missing PATH and URL (%s)", passUsage)
+	case d.args[0].text == "~":
+		return nil, errAt(d.args[0].pos, `"~" (a regular expression PATH, as in ProxyPassMatch) is not supported yet`)
+	case !strings.HasPrefix(d.args[0].text, "/"):
+		return nil, errAt(d.args[0].pos, `PATH %q must start with "/"`, d.args[0].text)
+	case len(d.args) == 1:
+		return nil, errAt(d.end, "missing URL after PATH %q (%s)", d.args[0].text, passUsage)
+	}
+
+	r := &Rule{Pos: d.pos, Path: d.args[0].text}
+	if d.args[1].text == "!" {
+		// Apache silently ignores anything after "!"; it can only be a
+		// mistake, so say so.
+		if len(d.args) > 2 {
+			return nil, errAt(d.args[2].pos, "unexpected %q after \"!\" (an exclusion takes no parameters)", d.args[2].text)
+		}
+		r.Exclude = true
+		return r, nil
+	}
+
+	// From here on, report every bad argument, not just the first.
+	var errs ErrorList
+	fail := func(p Pos, format string, a ...any) { errs.add(errAt(p, format, a...)) }
+
+	target, msg := parseTarget(d.args[1].text)
+	if msg != "" {
+		fail(d.args[1].pos, "%s", msg)
+	}
+	r.Target = target
+
+	seen := make(map[string]bool) // parameters set so far
+	for _, a := range d.args[2:] {
+		key, val, hasVal := strings.Cut(a.text, "=")
+		key = strings.ToLower(key)
+		if seen[key] {
+			fail(a.pos, "duplicate parameter %q", key)
+			continue
+		}
+		switch {
+		case key == "nocanon" && !hasVal:
+			r.NoCanon, seen[key] = true, true
+		case key == "upgrade" && hasVal:
+			switch {
+			case strings.TrimSpace(val) == "":
+				fail(a.pos, "upgrade= needs a protocol name (upgrade=websocket, a comma list, ANY or NONE)")
+			case strings.ContainsFunc(val, func(c rune) bool { return c < ' ' || c == 0x7f }):
+				// The value may end up in an Upgrade header.
+				fail(a.pos, "upgrade=%q contains control characters", val)
+			}
+			r.Upgrade, seen[key] = val, true
+		case key == "timeout" && hasVal:
+			r.Timeout, msg = parseTimeout(val)
+			seen[key] = true
+			if msg != "" {
+				fail(a.pos, "timeout=%s: %s", val, msg)
+			}
+		case key == "connectiontimeout" && hasVal:
+			r.ConnectTimeout, msg = parseConnectTimeout(val)
+			seen[key] = true
+			if msg != "" {
+				fail(a.pos, "connectiontimeout=%s: %s", val, msg)
+			}
+		case isNotYet(key):
+			fail(a.pos, "parameter %q is not supported yet", key)
+		case key == "nocanon":
+			fail(a.pos, "nocanon takes no value")
+		case !hasVal && (key == "upgrade" || key == "timeout" || key == "connectiontimeout"):
+			fail(a.pos, "parameter %q needs a value (%s=...)", key, key)
+		default:
+			if s := suggest(key, knownParams); s != "" {
+				fail(a.pos, "unknown parameter %q (did you mean %q?)", key, s)
+			} else {
+				fail(a.pos, "unknown parameter %q", key)
+			}
+		}
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// parseTarget checks a ProxyPass URL and returns it parsed, or a message.
+// The URL's path is kept as written (url.URL.RawPath whenever Go would
+// spell it differently) because Apache concatenates the written string
+// and re-encodes the result.
+func parseTarget(s string) (*url.URL, string) {
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Sprintf("invalid URL %q: %v", s, err)
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+	case "":
+		return nil, fmt.Sprintf("URL %q has no scheme (want ws://, wss://, http:// or https://)", s)
+	case "balancer":
+		return nil, "balancer:// URLs are not supported yet"
+	default:
+		return nil, fmt.Sprintf("unsupported scheme %q (want ws, wss, http or https)", u.Scheme)
+	}
+	switch {
+	case u.Opaque != "" || u.Host == "":
+		return nil, fmt.Sprintf("URL %q has no host", s)
+	case u.User != nil:
+		return nil, fmt.Sprintf("URL %q: user information is not supported", s)
+	case u.RawQuery != "" || u.ForceQuery:
+		// Apache would encode the "?" into the path (%3F): never useful.
+		return nil, fmt.Sprintf("URL %q must not have a query", s)
+	case strings.Contains(s, "#"):
+		return nil, fmt.Sprintf("URL %q must not have a fragment", s)
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Sprintf("URL %q: invalid port %q", s, p)
+		}
+	}
+	return u, ""
+}
+
+// maxSeconds bounds timeouts: Apache reads them into a C int.
+const maxSeconds = 1<<31 - 1
+
+// parseTimeout reads timeout=, which Apache 2.4 (set_worker_param) parses
+// with atoi: whole seconds, at least 1. atoi stops at the first non-digit,
+// so Apache reads "500ms" as 500 seconds and "1h" as 1 second; rather than
+// silently differ from Apache in either direction, any suffix other than
+// "s" is refused.
+func parseTimeout(v string) (time.Duration, string) {
+	num := leadingDigits(v)
+	n := parseUint(num)
+	switch unit := v[len(num):]; {
+	case num == "":
+		return 0, "must be a whole number of seconds"
+	case unit != "" && unit != "s":
+		return 0, fmt.Sprintf("must be whole seconds (Apache 2.4 would read %q as timeout=%s)", v, num)
+	case n < 1:
+		return 0, "must be at least 1 second"
+	case n > maxSeconds:
+		return 0, "too large"
+	}
+	return time.Duration(n) * time.Second, ""
+}
+
+// parseConnectTimeout reads connectiontimeout=, which Apache parses with
+// ap_timeout_parameter_parse: an integer with an optional unit, s (the
+// default), ms, mi (minutes) or h, at least one millisecond. Apache
+// ignores bytes after the unit ("5sec"); here they are an error.
+func parseConnectTimeout(v string) (time.Duration, string) {
+	num := leadingDigits(v)
+	ms := parseUint(num)
+	switch unit := v[len(num):]; {
+	case num == "":
+		return 0, "must be a number with an optional unit s, ms, mi or h"
+	case unit == "" || unit == "s":
+		ms *= 1000
+	case unit == "mi":
+		ms *= 60 * 1000
+	case unit == "h":
+		ms *= 60 * 60 * 1000
+	case unit != "ms":
+		return 0, fmt.Sprintf("unknown unit %q (want s, ms, mi or h)", unit)
+	}
+	switch {
+	case ms < 1:
+		return 0, "must be at least 1ms"
+	case ms > maxSeconds*1000:
+		return 0, "too large"
+	}
+	return time.Duration(ms) * time.Millisecond, ""
+}
+
+// parseUint parses a run of ASCII digits; anything longer than any
+// sensible timeout saturates instead of overflowing.
+func parseUint(digits string) int64 {
+	if len(digits) > 12 {
+		return 1 << 40
+	}
+	n, _ := strconv.ParseInt(digits, 10, 64)
+	return n
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
+}
+
+// knownParams are the ProxyPass keywords and parameters Apache 2.4 knows,
+// for "did you mean" hints. The first four are the ones wsgate implements.
+var knownParams = append([]string{"upgrade", "timeout", "connectiontimeout", "nocanon"}, notYet...)
+
+// notYet are Apache 2.4 ProxyPass parameters (and the keywords interpolate
+// and noquery) that wsgate does not implement yet. They are refused by
+// name, so that a configuration relying on one fails loudly instead of
+// behaving differently from Apache.
+var notYet = []string{
+	"retry", "disablereuse", "keepalive", "flushpackets", "ttl", "max", "smax",
+	"min", "acquire", "lbset", "loadfactor", "route", "redirect", "status",
+	"ping", "secret", "hostname", "enablereuse", "iobuffersize",
+	"receivebuffersize", "flusher", "mapping", "responsefieldsize",
+	"addressttl", "interpolate", "noquery",
+}
+
+func isNotYet(key string) bool {
+	for _, k := range notYet {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
