@@ -1,0 +1,121 @@
+package tunnel
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+)
+
+// hopByHop are the headers that describe one connection, not the message
+// (RFC 9110 §7.6.1), in the list Apache's ap_proxy_create_hdrbrgd removes.
+// Upgrade is among them: it is added back only when the rule allows it.
+var hopByHop = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+	"Expect",
+	"Content-Length",
+}
+
+// removeHopByHop deletes the hop-by-hop headers and every header named in
+// Connection. The Connection-listed ones go first, so that a client cannot
+// use `Connection: X-Forwarded-For` to remove what the proxy adds afterwards
+// (CVE-2022-31813).
+func removeHopByHop(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// outboundHeader builds the header sent to the backend from the inbound
+// request, which it leaves untouched: hop-by-hop headers removed, and the
+// X-Forwarded-* headers Apache's ProxyAddHeaders On appends.
+func outboundHeader(in *http.Request, serverName string) http.Header {
+	h := in.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	removeHopByHop(h)
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		appendValue(h, "X-Forwarded-For", ip)
+	}
+	if in.Host != "" {
+		appendValue(h, "X-Forwarded-Host", in.Host)
+	}
+	if serverName != "" {
+		appendValue(h, "X-Forwarded-Server", serverName)
+	}
+	return h
+}
+
+// appendValue adds v to the header as Apache does: appended to any existing
+// value with ", ", so the backend sees one line.
+func appendValue(h http.Header, name, v string) {
+	if prior := h.Values(name); len(prior) > 0 {
+		v = strings.Join(prior, ", ") + ", " + v
+	}
+	h.Set(name, v)
+}
+
+// hostHeader is the Host sent to the backend: the target's host, with the
+// port left out when it is the scheme's default, as Apache writes it.
+func hostHeader(scheme, host string) string {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return host
+	}
+	if (port == "80" && (scheme == "ws" || scheme == "http")) ||
+		(port == "443" && (scheme == "wss" || scheme == "https")) {
+		if strings.Contains(h, ":") {
+			return "[" + h + "]"
+		}
+		return h
+	}
+	return host
+}
+
+// headerValue joins repeated header lines as a server core merges them, so
+// `Upgrade: a` + `Upgrade: b` is compared as "a, b".
+func headerValue(h http.Header, name string) string {
+	return strings.Join(h.Values(name), ", ")
+}
+
+// acceptKey computes Sec-WebSocket-Accept for a client key (RFC 6455 §4.2.2).
+func acceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// writeHeader writes h in sorted order, the WebSocket headers spelt as RFC
+// 6455 spells them (Go's parser canonicalises them to Sec-Websocket-*), and
+// CR or LF in a value replaced by a space, so no value can inject a header.
+func writeHeader(w io.StringWriter, h http.Header) {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		name := k
+		if rest, ok := strings.CutPrefix(k, "Sec-Websocket-"); ok {
+			name = "Sec-WebSocket-" + rest
+		}
+		for _, v := range h[k] {
+			w.WriteString(name + ": " + crlfToSpace.Replace(v) + "\r\n")
+		}
+	}
+}
+
+var crlfToSpace = strings.NewReplacer("\r", " ", "\n", " ")

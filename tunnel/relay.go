@@ -1,0 +1,187 @@
+package tunnel
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Direction names one half of a tunnel. Logs, counters and the copy
+// goroutines all use it, so "up" means the same thing everywhere.
+type Direction uint8
+
+const (
+	Up   Direction = iota // client to backend
+	Down                  // backend to client
+)
+
+func (d Direction) String() string {
+	if d == Up {
+		return "up"
+	}
+	return "down"
+}
+
+// Side returns which peer sends the bytes of this direction: the one whose
+// EOF or error ends it.
+func (d Direction) Side() string {
+	if d == Up {
+		return "client"
+	}
+	return "backend"
+}
+
+// relayBufSize is the read size of one copy loop. 32 KiB matches io.Copy and
+// is large enough that a 64 KiB message costs two reads.
+const relayBufSize = 32 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
+
+// errIdle ends a tunnel that saw no byte either way for its idle timeout.
+var errIdle = errors.New("idle timeout")
+
+// Tunnel is one upgraded connection pair. Its byte counters are atomics read
+// by Snapshot while the copy loops run.
+type Tunnel struct {
+	ID      uint64
+	Client  string // client address
+	Path    string // request target as the client sent it
+	Backend string // backend URL
+	Start   time.Time
+
+	bytes [2]atomic.Int64 // indexed by Direction
+
+	client, backend net.Conn
+	idle            time.Duration
+	lastActive      atomic.Int64 // unix nanoseconds; kept only when idle > 0
+	closeOnce       sync.Once
+	firstDone       atomic.Int32 // 1 + the Direction that finished first
+	stopped         atomic.Bool  // closed by the proxy (shutdown), not a peer
+}
+
+// result is how a tunnel ended.
+type result struct {
+	closedBy string // "client", "backend", "idle" or "proxy"
+	err      error  // the first error that was not a clean EOF
+}
+
+// run relays until both directions are done and closes both connections.
+// pendingUp and pendingDown are bytes already read from the client and the
+// backend while handling the handshake; they are forwarded first.
+func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
+	if t.idle > 0 {
+		t.lastActive.Store(time.Now().UnixNano())
+	}
+	errc := make(chan error, 2) // room for both: neither copier blocks on exit
+	go func() { errc <- t.copyDown(pendingDown) }()
+	errc <- t.copyUp(pendingUp)
+	var res result
+	for range 2 {
+		if err := <-errc; err != nil && res.err == nil {
+			res.err = err
+		}
+	}
+	t.closeBoth()
+	switch {
+	case errors.Is(res.err, errIdle):
+		res.closedBy = "idle"
+	case t.stopped.Load():
+		res.closedBy = "proxy"
+	default:
+		res.closedBy = Direction(t.firstDone.Load() - 1).Side()
+	}
+	return res
+}
+
+// copyUp relays client to backend.
+func (t *Tunnel) copyUp(pending []byte) error {
+	return t.copy(Up, t.backend, t.client, pending)
+}
+
+// copyDown relays backend to client.
+func (t *Tunnel) copyDown(pending []byte) error {
+	return t.copy(Down, t.client, t.backend, pending)
+}
+
+// copy is the relay loop of one direction. On EOF it half-closes dst, as
+// Apache's ap_proxy_tunnel_run does, so the other direction keeps flowing;
+// on any other error it closes both connections so the other copier ends too.
+func (t *Tunnel) copy(d Direction, dst, src net.Conn, pending []byte) error {
+	err := t.write(d, dst, pending)
+	if err == nil {
+		bp := bufPool.Get().(*[]byte)
+		err = t.loop(d, dst, src, *bp)
+		bufPool.Put(bp)
+	}
+	t.firstDone.CompareAndSwap(0, int32(d)+1)
+	if err == io.EOF {
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			return nil
+		}
+		t.closeBoth()
+		return nil
+	}
+	t.closeBoth()
+	return err
+}
+
+func (t *Tunnel) loop(d Direction, dst, src net.Conn, buf []byte) error {
+	if t.idle > 0 {
+		src.SetReadDeadline(time.Now().Add(t.idle))
+	}
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if werr := t.write(d, dst, buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if t.idle > 0 && isTimeout(err) {
+				// The deadline only says this direction was quiet; the
+				// tunnel is idle when neither direction moved (Apache
+				// polls both sockets with one timeout).
+				last := time.Unix(0, t.lastActive.Load())
+				if time.Since(last) < t.idle {
+					src.SetReadDeadline(last.Add(t.idle))
+					continue
+				}
+				return errIdle
+			}
+			return err
+		}
+	}
+}
+
+func (t *Tunnel) write(d Direction, dst net.Conn, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := dst.Write(p)
+	t.bytes[d].Add(int64(n))
+	if t.idle > 0 {
+		t.lastActive.Store(time.Now().UnixNano())
+	}
+	return err
+}
+
+// stop ends the tunnel from the proxy's side (shutdown).
+func (t *Tunnel) stop() {
+	t.stopped.Store(true)
+	t.closeBoth()
+}
+
+func (t *Tunnel) closeBoth() {
+	t.closeOnce.Do(func() {
+		t.client.Close()
+		t.backend.Close()
+	})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,227 @@
+package tunnel
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsgate/wsgate/rules"
+)
+
+// apacheTimeout is Apache's default Timeout directive. It bounds the connect,
+// the wait for the backend's answer and the reading of a request's headers
+// when nothing more specific is configured. It is never an idle timeout:
+// a tunnel without timeout= stays open while both peers keep it open.
+const apacheTimeout = 60 * time.Second
+
+// Config configures a Server. The zero value of every field but Table is
+// valid and says what it means.
+type Config struct {
+	// Table is the routing table. Required; SetTable replaces it later.
+	Table *rules.Table
+	// Logger gets one line per tunnel opened and closed and one per
+	// failed request. Nil discards them.
+	Logger *slog.Logger
+	// BackendTLS configures connections to wss:// and https:// backends.
+	// Nil means the system roots with verification on; the server name is
+	// taken from the backend URL unless set here.
+	BackendTLS *tls.Config
+	// ServerName is sent to backends as X-Forwarded-Server. Empty: the
+	// machine's host name, which is what Apache uses without ServerName.
+	ServerName string
+	// ConnectTimeout bounds connecting to a backend (TCP and TLS) when the
+	// rule sets no connectiontimeout=. Zero: 60 s, as Apache.
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for the backend's answer when the
+	// rule sets no timeout=. Zero: 60 s, as Apache. Expiry answers 502.
+	ResponseTimeout time.Duration
+}
+
+// Server is the proxy: an http.Handler that upgrades matched requests into
+// tunnels and proxies the others as plain HTTP.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	serverName string
+	table      atomic.Pointer[rules.Table]
+	reg        registry
+	proxy      *httputil.ReverseProxy
+	transport  *http.Transport
+
+	mu      sync.Mutex
+	servers []*http.Server
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, log: cfg.Logger, serverName: cfg.ServerName}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.serverName == "" {
+		s.serverName, _ = os.Hostname()
+	}
+	if s.cfg.ConnectTimeout <= 0 {
+		s.cfg.ConnectTimeout = apacheTimeout
+	}
+	if s.cfg.ResponseTimeout <= 0 {
+		s.cfg.ResponseTimeout = apacheTimeout
+	}
+	s.table.Store(cfg.Table)
+	s.proxy = s.newReverseProxy()
+	return s
+}
+
+// SetTable makes new requests use t; open tunnels are not touched.
+func (s *Server) SetTable(t *rules.Table) { s.table.Store(t) }
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// Shutdown, like a clean stop should.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: apacheTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, hs)
+	s.mu.Unlock()
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting, closes every open tunnel and waits for the
+// requests in flight, until ctx is done. Hijacked connections are invisible
+// to http.Server.Shutdown, hence the registry.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.reg.stopAll()
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var errs []error
+	for _, hs := range servers {
+		errs = append(errs, hs.Shutdown(ctx))
+	}
+	s.transport.CloseIdleConnections()
+	done := make(chan struct{})
+	go func() { s.reg.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot returns the counters and the open tunnels.
+func (s *Server) Snapshot() Snapshot { return s.reg.snapshot(time.Now()) }
+
+// ServeHTTP routes one request: a matched request asking for an Upgrade the
+// rule allows becomes a tunnel; any other matched request is proxied as
+// plain HTTP (Apache's default, ProxyWebsocketFallbackToProxyHttp On).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m, err := s.table.Load().Match(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// An HTTP/1.0 request's Upgrade header is ignored (RFC 9110 §7.8);
+	// Apache would tunnel without ever sending the 101 status line.
+	if r.ProtoAtLeast(1, 1) {
+		if proto, ok := m.Rule.UpgradeTo(headerValue(r.Header, "Upgrade")); ok {
+			s.upgrade(w, r, m, proto)
+			return
+		}
+	}
+	s.reg.plain.Add(1)
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, m)))
+}
+
+var (
+	errShuttingDown = errors.New("shutting down")
+	errBodyTooLarge = errors.New("upgrade request body too large")
+)
+
+// statusFor is the one place that decides what a request that failed before
+// any tunnel is answered, following what Apache answers in the same case.
+func statusFor(err error) int {
+	var re *rules.RequestError
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &re):
+		return re.Status
+	case errors.Is(err, errShuttingDown):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.As(err, &oe) && oe.Op == "dial":
+		// Refused, unreachable or connect timeout: the backend was never
+		// reached, which Apache answers 503 (ap_proxy_connect_backend),
+		// unlike a backend that was reached and misbehaved (502).
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway // TLS, timeouts waiting for the answer, invalid answers
+}
+
+// fail answers a request that could not be proxied and logs why, once.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := statusFor(err)
+	level := slog.LevelWarn
+	if code < 500 {
+		level = slog.LevelInfo
+	}
+	s.reg.failed.Add(1)
+	s.log.Log(r.Context(), level, "request failed",
+		"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error())
+	http.Error(w, fmt.Sprintf("%d %s", code, http.StatusText(code)), code)
+}
+
+// dial connects to the backend of m, with TLS for wss:// and https://.
+func (s *Server) dial(ctx context.Context, m rules.Match) (net.Conn, error) {
+	timeout := s.cfg.ConnectTimeout
+	if m.Rule.ConnectTimeout > 0 {
+		timeout = m.Rule.ConnectTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addr := withPort(m.Scheme, m.Host)
+	var c net.Conn
+	var err error
+	if m.Scheme == "wss" || m.Scheme == "https" {
+		d := tls.Dialer{Config: s.cfg.BackendTLS}
+		c, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+	}
+	return c, err
+}
+
+// withPort adds the scheme's default port to host when it has none.
+func withPort(scheme, host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	if scheme == "wss" || scheme == "https" {
+		return net.JoinHostPort(trimBrackets(host), "443")
+	}
+	return net.JoinHostPort(trimBrackets(host), "80")
+}
+
+func trimBrackets(h string) string {
+	if len(h) > 1 && h[0] == '[' && h[len(h)-1] == ']' {
+		return h[1 : len(h)-1]
+	}
+	return h
+}

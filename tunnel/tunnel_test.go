@@ -1,0 +1,633 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/rules"
+)
+
+var verbose = flag.Bool("wsgate.v", false, "show the proxy's log lines")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// startProxy serves the given --pass values on a fresh loopback port.
+func startProxy(t testing.TB, passes ...string) (string, *Server) {
+	t.Helper()
+	table, err := rules.FromFlags(passes)
+	if err != nil {
+		t.Fatalf("rules: %v", err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	srv := New(Config{Table: table, Logger: log, ServerName: "wsgate.test"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String(), srv
+}
+
+// startBackend serves h on a fresh loopback port and returns its host:port.
+func startBackend(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.Listener.Addr().String()
+}
+
+func startEcho(t testing.TB) string {
+	return startBackend(t, echo.Handler(echo.Options{}))
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dialWS(t *testing.T, ctx context.Context, url string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("Dial(%s): %v", url, err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	c.SetReadLimit(-1)
+	return c
+}
+
+func TestEchoThroughTunnel(t *testing.T) {
+	proxy, srv := startProxy(t, "/ws/ ws://"+startEcho(t)+"/")
+	ctx := testContext(t)
+	c := dialWS(t, ctx, "ws://"+proxy+"/ws/room")
+
+	big := make([]byte, 1<<20)
+	rand.Read(big)
+	cases := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  []byte
+	}{
+		{"text", websocket.MessageText, []byte("hello, tunnel")},
+		{"binary", websocket.MessageBinary, []byte{0, 1, 2, 0xff, 0xfe}},
+		{"1MiB", websocket.MessageBinary, big},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.Write(ctx, tc.typ, tc.msg); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			typ, got, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if typ != tc.typ || !bytes.Equal(got, tc.msg) {
+				t.Errorf("echo = %v %d bytes; want %v %d bytes", typ, len(got), tc.typ, len(tc.msg))
+			}
+		})
+	}
+	t.Run("1000 in order", func(t *testing.T) {
+		go func() {
+			for i := range 1000 {
+				if c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, "m%d", i)) != nil {
+					return
+				}
+			}
+		}()
+		for i := range 1000 {
+			_, got, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("Read %d: %v", i, err)
+			}
+			if want := fmt.Sprintf("m%d", i); string(got) != want {
+				t.Fatalf("message %d = %q; want %q", i, got, want)
+			}
+		}
+	})
+
+	snap := srv.Snapshot()
+	if snap.Open != 1 || snap.Total != 1 || len(snap.Tunnels) != 1 {
+		t.Fatalf("Snapshot = %d open, %d total; want 1, 1", snap.Open, snap.Total)
+	}
+	if tun := snap.Tunnels[0]; tun.Up < 1<<20 || tun.Down < 1<<20 || tun.Path != "/ws/room" {
+		t.Errorf("tunnel = %+v; want path /ws/room and over 1 MiB each way", tun)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// seen is what a recording backend saw of one request.
+type seen struct {
+	uri    string
+	host   string
+	header http.Header
+}
+
+// recordingBackend reports each request, then echoes WebSocket upgrades and
+// answers plain requests with "plain <uri>".
+func recordingBackend(t *testing.T) (string, <-chan seen) {
+	ch := make(chan seen, 16)
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- seen{uri: r.RequestURI, host: r.Host, header: r.Header.Clone()}
+		if r.Header.Get("Upgrade") == "" {
+			fmt.Fprintf(w, "plain %s", r.RequestURI)
+			return
+		}
+		echo.Handler(echo.Options{}).ServeHTTP(w, r)
+	}))
+	return addr, ch
+}
+
+func TestMappedPathAndHeaders(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	proxy, _ := startProxy(t, "/ws/ ws://"+backend+"/echo/")
+
+	// A raw request: a WebSocket library would write its own Connection.
+	_, _, resp := rawUpgrade(t, proxy, "/ws/a%20b/%7Ec?x=1&y=%zz",
+		"X-Forwarded-For: 10.1.1.1\r\nX-Secret: hop\r\nKeep-Alive: 5\r\nConnection: X-Secret\r\n", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	got := <-seenc
+	checks := []struct{ name, got, want string }{
+		{"request target", got.uri, "/echo/a%20b/~c?x=1&y=%zz"},
+		{"Host", got.host, backend},
+		{"X-Forwarded-For", got.header.Get("X-Forwarded-For"), "10.1.1.1, 127.0.0.1"},
+		{"X-Forwarded-Host", got.header.Get("X-Forwarded-Host"), proxy},
+		{"X-Forwarded-Server", got.header.Get("X-Forwarded-Server"), "wsgate.test"},
+		{"X-Secret (named in Connection)", got.header.Get("X-Secret"), ""},
+		{"Keep-Alive", got.header.Get("Keep-Alive"), ""},
+		{"Upgrade", got.header.Get("Upgrade"), "websocket"},
+		{"Connection", got.header.Get("Connection"), "Upgrade"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("backend saw %s = %q; want %q", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
+func TestPlainHTTPOnSameMapping(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	proxy, srv := startProxy(t, "/ws/ ws://"+backend+"/echo/")
+	resp, err := http.Get("http://" + proxy + "/ws/page?q=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "plain /echo/page?q=1" {
+		t.Errorf("GET = %d %q; want 200 %q", resp.StatusCode, body, "plain /echo/page?q=1")
+	}
+	if got := <-seenc; got.header.Get("X-Forwarded-For") != "127.0.0.1" || got.host != backend {
+		t.Errorf("backend saw Host %q, X-Forwarded-For %q; want %q, 127.0.0.1", got.host, got.header.Get("X-Forwarded-For"), backend)
+	}
+	if s := srv.Snapshot(); s.Requests != 1 || s.Total != 0 {
+		t.Errorf("Snapshot: %d plain, %d tunnels; want 1, 0", s.Requests, s.Total)
+	}
+}
+
+func TestUnmatchedPath(t *testing.T) {
+	proxy, _ := startProxy(t, "/ws/ ws://"+startEcho(t)+"/")
+	_, resp, err := websocket.Dial(testContext(t), "ws://"+proxy+"/other", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("Dial(/other) = %v, %v; want 404", resp, err)
+	}
+}
+
+func TestBackendDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	proxy, srv := startProxy(t, "/ ws://"+dead+"/")
+	_, resp, err := websocket.Dial(testContext(t), "ws://"+proxy+"/x", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("Dial = %v, %v; want 503", resp, err)
+	}
+	if s := srv.Snapshot(); s.Failed != 1 {
+		t.Errorf("Snapshot.Failed = %d; want 1", s.Failed)
+	}
+}
+
+// rawBackend accepts TCP connections and hands each, with its parsed
+// request, to serve.
+func rawBackend(t testing.TB, serve func(c net.Conn, br *bufio.Reader, r *http.Request)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				r, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				serve(c, br, r)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// rawUpgrade sends a WebSocket handshake over plain TCP, followed by extra
+// bytes in the same write, and reads the response head.
+func rawUpgrade(t testing.TB, addr, path, header, extra string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n%s", path, addr, testKey, header, extra)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	return c, br, resp
+}
+
+const testKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+func switchHead(upgrade, accept string) string {
+	return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + upgrade + "\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + accept + "\r\n\r\n"
+}
+
+func TestNoTunnelWithoutValid101(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer func(r *http.Request) string
+		status int
+	}{
+		{"403", func(*http.Request) string {
+			return "HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope"
+		}, 403},
+		{"200", func(*http.Request) string {
+			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+		}, 200},
+		{"101 wrong accept", func(r *http.Request) string {
+			return switchHead("websocket", acceptKey("another key"))
+		}, 502},
+		{"101 missing accept", func(r *http.Request) string {
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+		}, 502},
+		{"101 other protocol", func(r *http.Request) string {
+			return switchHead("h2c", acceptKey(r.Header.Get("Sec-WebSocket-Key")))
+		}, 502},
+		{"garbage", func(*http.Request) string { return "SSH-2.0-OpenSSH\r\n\r\n" }, 502},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			smuggled := make(chan string, 4)
+			backend := rawBackend(t, func(c net.Conn, br *bufio.Reader, r *http.Request) {
+				io.WriteString(c, tc.answer(r))
+				// Anything that reaches the backend after its answer
+				// would be tunnel bytes.
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if b, err := br.ReadString('\n'); err == nil {
+					smuggled <- b
+				}
+			})
+			proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+			c, br, resp := rawUpgrade(t, proxy, "/x", "", "")
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %d; want %d", resp.StatusCode, tc.status)
+			}
+			io.Copy(io.Discard, resp.Body)
+			// The connection stays HTTP: the next bytes are a request of
+			// their own, proxied as plain HTTP, never tunnel bytes.
+			fmt.Fprintf(c, "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp2, err := http.ReadResponse(br, nil)
+			if err == nil {
+				resp2.Body.Close()
+			}
+			select {
+			case b := <-smuggled:
+				t.Errorf("backend received %q on the refused connection", b)
+			default:
+			}
+			if s := srv.Snapshot(); s.Total != 0 {
+				t.Errorf("Snapshot.Total = %d; want no tunnel", s.Total)
+			}
+		})
+	}
+}
+
+func TestBackendNeverAnswers(t *testing.T) {
+	hold := make(chan struct{})
+	backend := rawBackend(t, func(net.Conn, *bufio.Reader, *http.Request) { <-hold })
+	defer close(hold)
+	proxy, _ := startProxy(t, "/ ws://"+backend+"/ timeout=1")
+	_, _, resp := rawUpgrade(t, proxy, "/x", "", "")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status = %d; want 502", resp.StatusCode)
+	}
+}
+
+// switchingBackend completes a valid handshake by hand and then runs fn on
+// the raw connection, with whatever the client sent early.
+func switchingBackend(t *testing.T, early string, fn func(c net.Conn, br *bufio.Reader)) string {
+	return rawBackend(t, func(c net.Conn, br *bufio.Reader, r *http.Request) {
+		io.WriteString(c, switchHead("websocket", acceptKey(r.Header.Get("Sec-WebSocket-Key")))+early)
+		fn(c, br)
+	})
+}
+
+func TestHalfClose(t *testing.T) {
+	got := make(chan string, 1)
+	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+		b, _ := io.ReadAll(br) // until the client's half-close arrives as EOF
+		got <- string(b)
+		io.WriteString(c, "bye")
+	})
+	proxy, _ := startProxy(t, "/ ws://"+backend+"/")
+	c, br, resp := rawUpgrade(t, proxy, "/", "", "hello")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if b := <-got; b != "hello" {
+		t.Errorf("backend read %q before EOF; want %q", b, "hello")
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "bye" {
+		t.Errorf("client read %q, %v after half-close; want %q, EOF", rest, err, "bye")
+	}
+}
+
+func TestBackendHalfClose(t *testing.T) {
+	backend := switchingBackend(t, "early", func(c net.Conn, br *bufio.Reader) {
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(c, br) // never: the write side is closed; read until EOF
+	})
+	proxy, _ := startProxy(t, "/ ws://"+backend+"/")
+	_, br, resp := rawUpgrade(t, proxy, "/", "", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	if b, err := io.ReadAll(br); err != nil || string(b) != "early" {
+		t.Errorf("client read %q, %v; want bytes sent behind the 101, then EOF", b, err)
+	}
+}
+
+func TestClientDisappears(t *testing.T) {
+	ended := make(chan error, 1)
+	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, _, err = c.Read(r.Context())
+		ended <- err
+	}))
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	ctx := testContext(t)
+	c := dialWS(t, ctx, "ws://"+proxy+"/")
+	c.CloseNow() // no close frame: the client just goes away
+	select {
+	case err := <-ended:
+		if websocket.CloseStatus(err) != -1 {
+			t.Errorf("backend read %v; want the connection to end without a close frame", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("backend connection still open after the client went away")
+	}
+	waitOpen(t, srv, 0)
+}
+
+// waitOpen waits for the number of open tunnels to reach n: a tunnel is
+// unregistered right after its connections close, not at the same instant.
+func waitOpen(t testing.TB, srv *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Snapshot().Open != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("open tunnels = %d; want %d", srv.Snapshot().Open, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPipelinedBytesAfterHandshake(t *testing.T) {
+	got := make(chan string, 1)
+	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+		b := make([]byte, 5)
+		io.ReadFull(br, b)
+		got <- string(b)
+	})
+	proxy, _ := startProxy(t, "/ ws://"+backend+"/")
+	_, _, resp := rawUpgrade(t, proxy, "/", "", "early")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	select {
+	case b := <-got:
+		if b != "early" {
+			t.Errorf("backend got %q; want %q", b, "early")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("bytes sent right behind the handshake never reached the backend")
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/ timeout=1")
+	ctx := testContext(t)
+	c := dialWS(t, ctx, "ws://"+proxy+"/")
+	// Traffic in either direction keeps the tunnel open past the timeout.
+	for range 6 {
+		if err := c.Write(ctx, websocket.MessageText, []byte("tick")); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatalf("Read while active: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	_, _, err := c.Read(ctx)
+	if websocket.CloseStatus(err) != -1 || err == nil {
+		t.Fatalf("Read after idling = %v; want the connection closed without a close frame", err)
+	}
+	waitOpen(t, srv, 0)
+}
+
+func TestShutdownClosesTunnels(t *testing.T) {
+	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/")
+	ctx := testContext(t)
+	c := dialWS(t, ctx, "ws://"+proxy+"/")
+	waitOpen(t, srv, 1)
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, _, err := c.Read(ctx); err == nil {
+		t.Fatal("Read after Shutdown succeeded; want the tunnel closed")
+	}
+	if s := srv.Snapshot(); s.Open != 0 {
+		t.Errorf("open tunnels after Shutdown = %d; want 0", s.Open)
+	}
+}
+
+func TestHTTP10UpgradeIgnored(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	proxy, _ := startProxy(t, "/ ws://"+backend+"/")
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	key := make([]byte, 16)
+	rand.Read(key)
+	fmt.Fprintf(c, "GET /old HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+		base64.StdEncoding.EncodeToString(key))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := <-seenc; resp.StatusCode != 200 || got.header.Get("Upgrade") != "" {
+		t.Errorf("HTTP/1.0 upgrade: status %d, backend saw Upgrade %q; want 200 and no Upgrade", resp.StatusCode, got.header.Get("Upgrade"))
+	}
+}
+
+func TestStatusFor(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Err: errors.New("connection refused")}
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{&rules.RequestError{Status: 404}, 404},
+		{fmt.Errorf("dial backend x: %w", refused), 503},
+		{errShuttingDown, 503},
+		{errBodyTooLarge, 413},
+		{errors.New("read upgrade answer: i/o timeout"), 502},
+	}
+	for _, tc := range cases {
+		if got := statusFor(tc.err); got != tc.want {
+			t.Errorf("statusFor(%v) = %d; want %d", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestWebSocketHeaderSpelling(t *testing.T) {
+	// A raw listener: http.ReadRequest would canonicalise the names.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	backendLines := make(chan []string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		lines := readHead(bufio.NewReader(c))
+		backendLines <- lines
+		key := ""
+		for _, l := range lines {
+			if k, ok := strings.CutPrefix(l, "Sec-WebSocket-Key: "); ok {
+				key = k
+			}
+		}
+		io.WriteString(c, switchHead("websocket", acceptKey(key)))
+		io.Copy(io.Discard, c)
+	}()
+	proxy, _ := startProxy(t, "/ ws://"+ln.Addr().String()+"/")
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", testKey)
+	client := readHead(bufio.NewReader(c))
+	if !slices.Contains(client, "Sec-WebSocket-Accept: "+acceptKey(testKey)) {
+		t.Errorf("client got %q; want Sec-WebSocket-Accept spelt as in RFC 6455", client)
+	}
+	if b := <-backendLines; !slices.Contains(b, "Sec-WebSocket-Version: 13") {
+		t.Errorf("backend got %q; want Sec-WebSocket-Version spelt as in RFC 6455", b)
+	}
+}
+
+// readHead reads the lines of a message head, without the final blank line.
+func readHead(br *bufio.Reader) []string {
+	var lines []string
+	for {
+		l, err := br.ReadString('\n')
+		l = strings.TrimRight(l, "\r\n")
+		if err != nil || l == "" {
+			return lines
+		}
+		lines = append(lines, l)
+	}
+}

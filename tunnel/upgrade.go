@@ -1,0 +1,208 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wsgate/wsgate/rules"
+)
+
+// maxUpgradeBody bounds the body of an upgrade request. Apache forwards such
+// a body (re-sent with Content-Length); WebSocket clients never send one.
+const maxUpgradeBody = 64 << 10
+
+// upgrade forwards the client's upgrade request to the backend and tunnels
+// only if the backend switches protocols as asked. Anything else is answered
+// as an ordinary HTTP response, so nothing the client sends afterwards can
+// reach the backend as tunnel bytes (Apache before 2.4.47 tunnelled anyway:
+// CVE-2019-17567).
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, proto string) {
+	req, err := s.upgradeRequest(r, m, proto)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	backend, err := s.dial(r.Context(), m)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("dial backend %s: %w", m.URL(), err))
+		return
+	}
+	tunnelled := false
+	defer func() {
+		if !tunnelled {
+			backend.Close()
+		}
+	}()
+
+	timeout := s.cfg.ResponseTimeout
+	if m.Rule.Timeout > 0 {
+		timeout = m.Rule.Timeout
+	}
+	backend.SetDeadline(time.Now().Add(timeout))
+	if _, err := backend.Write(req); err != nil {
+		s.fail(w, r, fmt.Errorf("send upgrade to %s: %w", m.URL(), err))
+		return
+	}
+	br := bufio.NewReader(backend)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err))
+		return
+	}
+	backend.SetDeadline(time.Time{})
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		s.relayRefusal(w, r, m, resp)
+		return
+	}
+	if err := checkSwitch(resp, proto, r.Header.Get("Sec-WebSocket-Key")); err != nil {
+		s.fail(w, r, fmt.Errorf("backend %s: %w", m.URL(), err))
+		return
+	}
+
+	t := &Tunnel{
+		ID:      s.reg.nextID.Add(1),
+		Client:  r.RemoteAddr,
+		Path:    r.RequestURI,
+		Backend: m.URL(),
+		Start:   time.Now(),
+		backend: backend,
+		idle:    m.Rule.Timeout,
+	}
+	if !s.reg.add(t) {
+		s.fail(w, r, errShuttingDown)
+		return
+	}
+	defer s.reg.remove(t)
+	client, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("hijack client connection: %w", err))
+		return
+	}
+	t.client = client
+	tunnelled = true
+	writeSwitch(brw.Writer, resp)
+	if err := brw.Writer.Flush(); err != nil {
+		t.closeBoth()
+		s.log.Info("client gone before the 101", "client", r.RemoteAddr, "error", err.Error())
+		return
+	}
+
+	s.log.Info("tunnel open", "id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "upgrade", proto)
+	res := t.run(buffered(brw.Reader), buffered(br))
+	attrs := []any{
+		"id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "status", resp.StatusCode,
+		"duration", time.Since(t.Start).Round(time.Millisecond).String(),
+		"up", t.bytes[Up].Load(), "down", t.bytes[Down].Load(), "closed_by", res.closedBy,
+	}
+	if res.err != nil && !errors.Is(res.err, errIdle) && res.closedBy != "proxy" {
+		attrs = append(attrs, "error", res.err.Error())
+	}
+	s.log.Info("tunnel closed", attrs...)
+}
+
+// upgradeRequest is the request sent to the backend, built from the inbound
+// one without changing it.
+func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string) ([]byte, error) {
+	if strings.ContainsAny(m.RequestURI, " \r\n\x00") {
+		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
+	}
+	h := outboundHeader(r, s.serverName)
+	h.Set("Connection", "Upgrade")
+	h.Set("Upgrade", proto)
+	var body []byte
+	if r.ContentLength != 0 && r.Body != nil {
+		var err error
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxUpgradeBody+1))
+		if err != nil {
+			return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "read request body: " + err.Error()}
+		}
+		if len(body) > maxUpgradeBody {
+			return nil, errBodyTooLarge
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, m.RequestURI, hostHeader(m.Scheme, m.Host))
+	writeHeader(&b, h)
+	b.WriteString("\r\n")
+	b.Write(body)
+	return b.Bytes(), nil
+}
+
+// checkSwitch accepts a 101 only if it switches to the protocol that was
+// asked for and, for WebSocket, proves it read this handshake with the right
+// Sec-WebSocket-Accept (RFC 6455 §4.1). A backend that switches to anything
+// else is an error, as in httputil.ReverseProxy and Apache ("Unexpected
+// Upgrade", 502).
+func checkSwitch(resp *http.Response, proto, key string) error {
+	if got := headerValue(resp.Header, "Upgrade"); !strings.EqualFold(got, proto) {
+		return fmt.Errorf("switched to protocol %q, but %q was asked for", got, proto)
+	}
+	if strings.EqualFold(proto, "websocket") {
+		got := resp.Header.Get("Sec-WebSocket-Accept")
+		if key == "" || got != acceptKey(key) {
+			return fmt.Errorf("answered 101 with Sec-WebSocket-Accept %q, which does not match the client's key", got)
+		}
+	}
+	return nil
+}
+
+// writeSwitch writes the 101 to the client: the backend's headers less the
+// hop-by-hop ones, then Upgrade and Connection as Apache sends them.
+func writeSwitch(w *bufio.Writer, resp *http.Response) {
+	h := resp.Header.Clone()
+	upgrade := headerValue(h, "Upgrade")
+	removeHopByHop(h)
+	h.Set("Upgrade", upgrade)
+	h.Set("Connection", "Upgrade")
+	w.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	writeHeader(w, h)
+	w.WriteString("\r\n")
+}
+
+// relayRefusal passes a backend's non-101 answer to the client as an
+// ordinary response. The client connection stays HTTP.
+func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Match, resp *http.Response) {
+	defer resp.Body.Close()
+	s.reg.failed.Add(1)
+	h := w.Header()
+	upgrade := headerValue(resp.Header, "Upgrade")
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	removeHopByHop(h)
+	// An Upgrade header (426 Upgrade Required) is kept only for a protocol
+	// the rule allows, as Apache does.
+	if _, ok := m.Rule.UpgradeTo(upgrade); ok {
+		h.Set("Upgrade", upgrade)
+		h.Set("Connection", "Upgrade")
+	}
+	if resp.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, err := io.Copy(w, resp.Body)
+	attrs := []any{"client", r.RemoteAddr, "path", r.RequestURI, "backend", m.URL(), "status", resp.StatusCode}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	s.log.Info("upgrade refused by backend", attrs...)
+}
+
+// buffered returns a copy of the bytes r has read ahead and not handed out:
+// pipelined client bytes, or frames the backend sent right behind its 101.
+func buffered(r *bufio.Reader) []byte {
+	n := r.Buffered()
+	if n == 0 {
+		return nil
+	}
+	p, _ := r.Peek(n)
+	return bytes.Clone(p)
+}
