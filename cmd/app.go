@@ -1,0 +1,136 @@
+// Package cmd is wsgate's command line: flags in, rules and a tunnel.Server
+// built from them, run until a signal. It is the only package that knows
+// about urfave/cli and terminal colour; the actions stay thin.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/wsgate/wsgate/rules"
+)
+
+// Info is the build's identity, stamped by the linker (see .goreleaser.yaml).
+type Info struct {
+	Version string
+	Commit  string
+	Date    string
+}
+
+// Exit codes, decided in one place (exitCode) and documented in docs/cli.md.
+const (
+	exitOK      = 0
+	exitFailure = 1 // runtime failure: a port in use, a backend that failed the client
+	exitUsage   = 2 // bad flags, bad rules: nothing was started
+)
+
+// env is what a command may touch of the outside world. Tests pass their own.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// terminal reports whether stdout is a terminal the live view may use.
+	terminal bool
+	info     Info
+}
+
+// usageError marks an error that is the user's input, not the world: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// Main runs wsgate with the process's arguments and streams and returns the
+// exit code. The first SIGINT or SIGTERM stops the running command cleanly;
+// a second one kills the process (the signal handler is gone by then).
+func Main(args []string, info Info) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { <-ctx.Done(); stop() }()
+	e := &env{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		getenv: os.Getenv, terminal: isTerminal(os.Stdout), info: info,
+	}
+	return run(ctx, e, args)
+}
+
+// run is Main without the process: tests call it in-process.
+func run(ctx context.Context, e *env, args []string) int {
+	err := newApp(e).Run(ctx, args)
+	return exitCode(e, err)
+}
+
+// exitCode prints err, once, and maps it to the exit code.
+func exitCode(e *env, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var list rules.ErrorList
+	var one *rules.Error
+	switch {
+	case errors.As(err, &list):
+		for _, le := range list {
+			fmt.Fprintln(e.stderr, le)
+		}
+		return exitUsage
+	case errors.As(err, &one):
+		fmt.Fprintln(e.stderr, one)
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "wsgate: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func newApp(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "wsgate",
+		Usage: "a WebSocket tunnelling reverse proxy that reads Apache's ProxyPass lines",
+		Description: "wsgate forwards HTTP Upgrade requests to ws:// or wss:// backends and relays bytes both ways\n" +
+			"once the backend answers 101, like Apache httpd's mod_proxy_wstunnel, in one binary.\n\n" +
+			"Try it: wsgate serve --demo",
+		Version:                   e.info.Version,
+		Reader:                    e.stdin,
+		Writer:                    e.stdout,
+		ErrWriter:                 e.stderr,
+		DisableSliceFlagSeparator: true, // a --pass value may contain commas
+		Suggest:                   true,
+		HideHelpCommand:           true,
+		// The CLI library must never exit the process: exitCode decides.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		OnUsageError:   onUsageError,
+		Commands: []*cli.Command{
+			serveCommand(e),
+			echoCommand(e),
+			dialCommand(e),
+			versionCommand(e),
+		},
+	}
+}
+
+func onUsageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
+	return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.FullName())}
+}
+
+func versionCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:         "version",
+		Usage:        "print the version and build information",
+		OnUsageError: onUsageError,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			fmt.Fprintf(e.stdout, "wsgate %s (commit %s, built %s)\n", e.info.Version, e.info.Commit, e.info.Date)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,298 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/tunnel"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing from several
+// goroutines while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCmd runs wsgate in-process to completion.
+func runCmd(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errb syncBuffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
+		info: Info{Version: "1.2.3", Commit: "abc123", Date: "2026-11-27"}}
+	code := run(ctx, e, append([]string{"wsgate"}, args...))
+	return result{code, out.String(), errb.String()}
+}
+
+// background runs a long-lived command (serve, echo) until the test ends and
+// returns the address from its "listening on" line.
+func background(t *testing.T, args ...string) (addr string, stdout *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	stdout = &syncBuffer{}
+	var errb syncBuffer
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, e, append([]string{"wsgate"}, args...))
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() {
+		stdout.Write(append(lines.Bytes(), '\n'))
+		if _, a, ok := strings.Cut(lines.Text(), "listening on "); ok {
+			addr = a
+			break
+		}
+	}
+	if addr == "" {
+		t.Fatalf("%v: no 'listening on' line; stdout %q, stderr %q", args, stdout.String(), errb.String())
+	}
+	copied := make(chan struct{})
+	go func() {
+		for lines.Scan() {
+			stdout.Write(append(lines.Bytes(), '\n'))
+		}
+		close(copied)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("%v exited %d; want 0 after a stop signal; stderr: %s", args, code, errb.String())
+		}
+		<-copied
+	})
+	return addr, stdout
+}
+
+func TestUsage(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string // substring
+		stderr   string // substring
+		noStdout bool
+	}{
+		{name: "help", args: []string{"--help"}, stdout: "serve"},
+		{name: "serve help", args: []string{"serve", "--help"}, stdout: "--pass"},
+		{name: "dial help", args: []string{"dial", "--help"}, stdout: "--timeout"},
+		{name: "echo help", args: []string{"echo", "--help"}, stdout: "--subprotocol"},
+		{name: "version", args: []string{"version"}, stdout: "wsgate 1.2.3 (commit abc123, built 2026-11-27)"},
+		{name: "unknown flag", args: []string{"serve", "--nope"}, code: 2, stderr: "flag provided but not defined: -nope (see 'wsgate serve --help')"},
+		{name: "no mapping", args: []string{"serve"}, code: 2, stderr: "nothing to proxy", noStdout: true},
+		{name: "two URLs", args: []string{"serve", "ws://a/", "ws://b/"}, code: 2, stderr: "at most one backend URL"},
+		{name: "bad scheme", args: []string{"serve", "--pass", "/ws/ ftp://127.0.0.1/"}, code: 2, stderr: "--pass 1:6: ProxyPass: unsupported scheme \"ftp\""},
+		{name: "misspelt parameter", args: []string{"serve", "--pass", "/ ws://127.0.0.1:1/", "--pass", "/ws/ ws://127.0.0.1:1/ upgarde=websocket"},
+			code: 2, stderr: `--pass 2:24: ProxyPass: unknown parameter "upgarde" (did you mean "upgrade"?)`},
+		{name: "bad log format", args: []string{"serve", "--log-format", "xml", "ws://127.0.0.1:1/"}, code: 2, stderr: "want text or json"},
+		{name: "listen fails", args: []string{"serve", "--listen", "256.0.0.1:0", "ws://127.0.0.1:1/"}, code: 1, stderr: "wsgate: listen:"},
+		{name: "dial no URL", args: []string{"dial"}, code: 2, stderr: "dial takes one URL"},
+		{name: "dial bad header", args: []string{"dial", "-H", "nocolon", "ws://127.0.0.1:1/"}, code: 2, stderr: "want 'Name: value'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCmd(t, "", tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit code = %d; want %d\nstdout: %s\nstderr: %s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tc.stdout) {
+				t.Errorf("stdout = %q; want it to contain %q", r.stdout, tc.stdout)
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr = %q; want it to contain %q", r.stderr, tc.stderr)
+			}
+			if tc.noStdout && r.stdout != "" {
+				t.Errorf("stdout = %q; want nothing", r.stdout)
+			}
+		})
+	}
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	addr, stdout := background(t, "serve", "--demo", "--listen", "127.0.0.1:0")
+	r := runCmd(t, "hello\nworld\n", "dial", "--wait", "200ms", "ws://"+addr+"/chat")
+	if r.code != 0 || r.stdout != "hello\nworld\n" {
+		t.Fatalf("dial through the demo = exit %d, stdout %q, stderr %q; want 0 and the lines echoed", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(stdout.String(), "wsgate dial ws://"+addr+"/") {
+		t.Errorf("demo output %q does not say how to connect", stdout.String())
+	}
+	// The same address serves the echo's page as plain HTTP, for a browser.
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("new WebSocket(")) {
+		t.Errorf("GET / = %d, %d bytes; want the demo page", resp.StatusCode, len(body))
+	}
+}
+
+func TestEchoAndDial(t *testing.T) {
+	addr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--subprotocol", "chat.v1")
+	r := runCmd(t, "one\n\ntwo", "dial", "--wait", "200ms", "--subprotocol", "chat.v1", "ws://"+addr+"/")
+	if r.code != 0 || r.stdout != "one\n\ntwo\n" {
+		t.Errorf("dial echo = exit %d, stdout %q, stderr %q; want 0, %q", r.code, r.stdout, r.stderr, "one\n\ntwo\n")
+	}
+}
+
+func TestDialFailures(t *testing.T) {
+	closer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.Close(4001, "go away")
+	}))
+	defer closer.Close()
+	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--pass", "/ws/ ws://"+closer.Listener.Addr().String()+"/")
+
+	cases := []struct {
+		name, url, stderr string
+	}{
+		{"closed with 4001", "ws://" + proxy + "/ws/", "wsgate: closed by server with 4001 go away"},
+		{"404", "ws://" + proxy + "/nowhere", "server answered 404 Not Found instead of 101"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCmd(t, "", "dial", "--wait", "5s", tc.url)
+			if r.code != 1 || !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("dial %s = exit %d, stderr %q; want 1 and %q", tc.url, r.code, r.stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+func TestServeLogLines(t *testing.T) {
+	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errb syncBuffer
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, e, []string{"wsgate", "serve", "--log-format", "json", "--listen", "127.0.0.1:0", "ws://" + echoAddr + "/"})
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	first, _ := br.ReadString('\n')
+	addr := strings.TrimSpace(strings.TrimPrefix(first, "wsgate: listening on "))
+	go io.Copy(io.Discard, br)
+
+	r := runCmd(t, "ping\n", "dial", "--wait", "100ms", "ws://"+addr+"/x?y=1")
+	if r.code != 0 {
+		t.Fatalf("dial: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// The tunnel ends a moment after dial returns: wait for its line.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errb.String(), "tunnel closed"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 'tunnel closed' line:\n%s", errb.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", code, errb.String())
+	}
+	logs := errb.String()
+	for _, want := range []string{`"msg":"tunnel open"`, `"msg":"tunnel closed"`, `"path":"/x?y=1"`, `"backend":"ws://` + echoAddr + `/x?y=1"`, `"up":18,"down":12`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lines lack %s:\n%s", want, logs)
+		}
+	}
+	// After a close handshake either peer may drop TCP first; the proxy
+	// did not end this tunnel.
+	if !strings.Contains(logs, `"closed_by":"client"`) && !strings.Contains(logs, `"closed_by":"backend"`) {
+		t.Errorf("closed_by is neither client nor backend:\n%s", logs)
+	}
+}
+
+func TestViewGolden(t *testing.T) {
+	start := time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
+	now := start.Add(95 * time.Second)
+	events := newEventLog(8)
+	events.Write([]byte("time=13:01:30 level=INFO msg=\"tunnel closed\" id=1 closed_by=client\n"))
+	v := &view{addr: "127.0.0.1:8080", version: "1.2.3", start: start, events: events}
+	s := tunnel.Snapshot{
+		Time: now, Open: 2, Total: 3, Failed: 1, Requests: 7, Up: 5 << 20, Down: 1536,
+		Tunnels: []tunnel.TunnelInfo{
+			{ID: 2, Client: "127.0.0.1:53001", Path: "/chat/room-with-a-rather-long-name?token=abcdef", Backend: "ws://127.0.0.1:9001/chat/room-with-a-rather-long-name", Start: start.Add(5 * time.Second), Up: 4 << 20, Down: 1024},
+			{ID: 3, Client: "[::1]:53002", Path: "/ws/", Backend: "wss://backend.example:443/", Start: now.Add(-3 * time.Second), Up: 12, Down: 512},
+		},
+	}
+	for _, size := range []struct{ w, h int }{{80, 24}, {50, 8}} {
+		var b bytes.Buffer
+		v.render(&b, s, size.w, size.h)
+		got := strings.ReplaceAll(b.String(), "\x1b[K", "")
+		for i, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+			if n := len([]rune(line)); n > size.w {
+				t.Errorf("%dx%d: line %d is %d wide: %q", size.w, size.h, i+1, n, line)
+			}
+			if i >= size.h {
+				t.Errorf("%dx%d: more than %d lines", size.w, size.h, size.h)
+			}
+		}
+		golden(t, filepath.Join("testdata", fmt.Sprintf("view-%dx%d.golden", size.w, size.h)), got)
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
