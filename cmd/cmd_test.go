@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/wsgate/wsgate/echo"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -294,5 +296,30 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestBackendCA(t *testing.T) {
+	ts := httptest.NewTLSServer(echo.Handler(echo.Options{}))
+	defer ts.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	backend := "wss://" + ts.Listener.Addr().String() + "/"
+	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--backend-ca", ca, backend)
+	r := runCmd(t, "secret\n", "dial", "--wait", "200ms", "ws://"+proxy+"/")
+	if r.code != 0 || r.stdout != "secret\n" {
+		t.Errorf("dial through a wss:// backend = exit %d, stdout %q, stderr %q; want the echo", r.code, r.stdout, r.stderr)
+	}
+
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	for _, file := range []string{notPEM, filepath.Join(t.TempDir(), "missing.pem")} {
+		r := runCmd(t, "", "serve", "--backend-ca", file, backend)
+		if r.code != 2 || !strings.Contains(r.stderr, "--backend-ca") {
+			t.Errorf("serve --backend-ca %s = exit %d, stderr %q; want 2 and an error naming the flag", file, r.code, r.stderr)
+		}
 	}
 }
