@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -129,7 +128,7 @@ func tableFromFlags(cmd *cli.Command) (*rules.Table, error) {
 	switch cmd.NArg() {
 	case 0:
 	case 1:
-		r, err := rules.ParsePass(rules.Pos{File: "backend URL"}, "/ "+strconv.Quote(cmd.Args().First()))
+		r, err := rules.ParsePass(rules.Pos{File: "backend URL"}, "/ "+cmd.Args().First())
 		if err != nil {
 			return nil, err
 		}
