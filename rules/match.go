@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Match is where a request goes: the rule that matched and the backend
@@ -18,6 +20,30 @@ type Match struct {
 	// origin-form path starting with "/", with the client's query appended
 	// byte for byte. It contains no space or control byte.
 	RequestURI string
+
+	// The settings that apply to this request, resolved from the rule,
+	// the <Proxy> sections whose prefix the backend URL starts with, and
+	// the server-wide directives, so that the server needs nothing else.
+
+	// PreserveHost sends the client's Host to the backend.
+	PreserveHost bool
+	// AddHeaders appends X-Forwarded-For/-Host/-Server (ProxyAddHeaders).
+	AddHeaders bool
+	// Legacy: the rule is a ws:// or wss:// rule under
+	// ProxyWebsocketFallbackToProxyHttp Off. A request whose Upgrade the
+	// rule does not allow is answered 426 (Upgrade: the rule's protocol or
+	// "WebSocket", Connection: Upgrade) instead of being proxied as HTTP.
+	Legacy bool
+	// IdleTimeout closes a tunnel that saw no byte either way for this
+	// long: max(Timeout, the backend timeout), when any of them is
+	// configured; zero otherwise (no idle timeout).
+	IdleTimeout time.Duration
+	// ResponseTimeout bounds the wait for the backend's answer: timeout=,
+	// else ProxyTimeout, else Timeout; zero: the server's default.
+	ResponseTimeout time.Duration
+	// ConnectTimeout bounds connecting: connectiontimeout=; zero: the
+	// server's default.
+	ConnectTimeout time.Duration
 }
 
 // URL is the backend URL, as Apache would log it.
@@ -67,6 +93,7 @@ func (t *Table) match(target string) (Match, error) {
 				Reason: fmt.Sprintf("%s: excluded by %s", origin(rule.Pos), rule)}
 		}
 		m := Match{Rule: rule, Scheme: rule.Target.Scheme, Host: rule.Target.Host}
+		t.resolve(&m)
 		// nocanon forwards the raw target, but only when the rule matches
 		// it exactly as it matched the decoded path (ap_proxy_trans_match
 		// compares alias_match on r->unparsed_uri, query and all, with the
@@ -356,4 +383,25 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 	return c - 'a' + 10
+}
+
+// apacheTimeout is Apache's default Timeout, which stands in for an unset
+// Timeout once any timeout is configured.
+const apacheTimeout = 60 * time.Second
+
+// resolve fills in the settings that apply to a request matched by m.Rule.
+func (t *Table) resolve(m *Match) {
+	m.PreserveHost = t.PreserveHost
+	m.AddHeaders = !t.NoAddHeaders
+	m.Legacy = t.Legacy && (m.Scheme == "ws" || m.Scheme == "wss")
+	m.ConnectTimeout = m.Rule.ConnectTimeout
+	backend := cmp.Or(m.Rule.Timeout, t.ProxyTimeout, t.Timeout)
+	m.ResponseTimeout = backend
+	// No idle timeout unless one is configured (a deliberate difference:
+	// Apache's Timeout defaults to 60 s). Once one is, Apache's rule
+	// applies, with its defaults for the rest: the tunnel's idle timeout
+	// is max(client Timeout, backend timeout), PR 65886.
+	if backend > 0 {
+		m.IdleTimeout = max(cmp.Or(t.Timeout, apacheTimeout), backend)
+	}
 }

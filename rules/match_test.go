@@ -25,12 +25,12 @@ func TestMatchRequest(t *testing.T) {
 		want Match
 	}{
 		{"origin-form", httptest.NewRequest("GET", "/chat/x?since=1", nil),
-			Match{Rule: tb.Rules[0], Scheme: "ws", Host: "127.0.0.1:9001", RequestURI: "/room/x?since=1"}},
+			Match{Rule: tb.Rules[0], Scheme: "ws", Host: "127.0.0.1:9001", RequestURI: "/room/x?since=1", AddHeaders: true}},
 		{"absolute-form", httptest.NewRequest("GET", "http://front.example/api/users", nil),
-			Match{Rule: tb.Rules[1], Scheme: "https", Host: "api.internal:8443", RequestURI: "/v1/users"}},
+			Match{Rule: tb.Rules[1], Scheme: "https", Host: "api.internal:8443", RequestURI: "/v1/users", AddHeaders: true}},
 		{"hand-built request without RequestURI",
 			&http.Request{Method: "GET", URL: &url.URL{Path: "/chat/a b", RawQuery: "q"}},
-			Match{Rule: tb.Rules[0], Scheme: "ws", Host: "127.0.0.1:9001", RequestURI: "/room/a%20b?q"}},
+			Match{Rule: tb.Rules[0], Scheme: "ws", Host: "127.0.0.1:9001", RequestURI: "/room/a%20b?q", AddHeaders: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

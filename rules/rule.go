@@ -39,16 +39,30 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s%s%d:%d", p.File, sep, p.Line, p.Col)
 }
 
-// Rule is one validated ProxyPass line. It is plain data: the server never
-// sees the text it came from, only these fields.
+// Kind is which directive made a rule; it decides how Path is matched.
+type Kind uint8
+
+const (
+	Prefix  Kind = iota // ProxyPass: Path is a prefix (alias_match)
+	Regex               // ProxyPassMatch: Path is a regular expression, Target may hold $1..$9
+	Rewrite             // RewriteRule PATTERN URL [P]: Path is the pattern, Conds its RewriteConds
+)
+
+// Rule is one validated ProxyPass, ProxyPassMatch or RewriteRule [P] line.
+// It is plain data: the server never sees the text it came from, only
+// these fields.
 type Rule struct {
-	Pos Pos
-	// Path is the URL-path prefix, as written (ProxyPass's first argument).
+	Pos  Pos
+	Kind Kind
+	// Path is the URL-path prefix as written (ProxyPass), or the regular
+	// expression's source (ProxyPassMatch, RewriteRule).
 	Path string
 	// Exclude is true for `ProxyPass PATH !`: matching requests are not
 	// proxied (404 here, as Apache serves them locally).
 	Exclude bool
 	// Target is the backend URL (ws, wss, http or https); nil when Exclude.
+	// For Regex and Rewrite rules it may contain $N references, and its
+	// host is only known once they are substituted: see Match.
 	Target *url.URL
 	// Upgrade is the upgrade= parameter as written ("" when absent). The
 	// default for ws:// and wss:// targets is WebSocket; http:// and
@@ -98,8 +112,83 @@ func (r *Rule) UpgradeTo(client string) (string, bool) {
 	return "", false
 }
 
-// Table is the ordered list of rules. The first rule that matches a request
-// wins, `!` exclusions included, exactly as Apache walks its ProxyPass list.
+// Table is a whole validated configuration: the ordered rules and the
+// server-wide settings that Apache reads next to them. The zero value of
+// every setting is Apache's default.
+//
+// Rules are tried as Apache tries them: every Rewrite rule first, in order
+// (mod_rewrite's translate_name hook runs before mod_proxy's), then Prefix
+// and Regex rules in order; the first match wins, `!` exclusions included.
 type Table struct {
 	Rules []*Rule
+	// Listen holds the Listen directives, in order. Empty: the command
+	// line's --listen (default 127.0.0.1:8080).
+	Listen []Listen
+	// Legacy is ProxyWebsocketFallbackToProxyHttp Off: ws:// and wss://
+	// rules skip requests without an Upgrade header, and a disallowed
+	// Upgrade is answered 426 (APACHE.md section 4, without its unsafe
+	// tunnelling).
+	Legacy bool
+	// PreserveHost is ProxyPreserveHost On, server-wide.
+	PreserveHost bool
+	// NoAddHeaders is ProxyAddHeaders Off, server-wide.
+	NoAddHeaders bool
+	// Timeout is the Timeout directive, ProxyTimeout the ProxyTimeout
+	// directive; zero when not set.
+	Timeout, ProxyTimeout time.Duration
+	// Sections are the <Proxy URL> sections, in order (see Section).
+	Sections []*Section
+	// TLS is the listener's certificate (SSLEngine on with
+	// SSLCertificateFile and SSLCertificateKeyFile); zero: plain HTTP.
+	TLS TLSFiles
+	// BackendTLS is what the SSLProxy* directives say about wss:// and
+	// https:// backends.
+	BackendTLS BackendTLS
+	// Warnings are lines that were read but are not acted on (a
+	// <VirtualHost>, LoadModule, ServerName ...), each saying why. With
+	// Options.Strict they are errors instead.
+	Warnings []*Error
+}
+
+// Listen is one Listen directive. Addr is always host:port: a bare port
+// (Listen 8080) is taken as 127.0.0.1:8080, not every interface as Apache
+// would, because a development tool must not open a port to the network
+// by surprise; write Listen 0.0.0.0:8080 for that.
+type Listen struct {
+	Pos  Pos
+	Addr string
+}
+
+// Section is a <Proxy URL> section: the directives inside it apply to the
+// requests whose backend URL starts with Prefix (a plain string prefix, as
+// Apache compares it). A nil pointer means the section does not set it.
+type Section struct {
+	Pos          Pos
+	Prefix       string
+	PreserveHost *bool
+	AddHeaders   *bool
+	// Timeout and ConnectTimeout come from ProxySet timeout= and
+	// connectiontimeout=; zero: not set.
+	Timeout, ConnectTimeout time.Duration
+}
+
+// TLSFiles names a PEM certificate chain and its key.
+type TLSFiles struct {
+	Pos      Pos
+	CertFile string
+	KeyFile  string
+}
+
+// BackendTLS is the SSLProxy* directives. The zero value verifies
+// certificates against the system roots and checks the peer name, which is
+// what wsgate does without them.
+type BackendTLS struct {
+	// Engine is SSLProxyEngine On.
+	Engine bool
+	// NoVerify is SSLProxyVerify none.
+	NoVerify bool
+	// NoCheckPeerName is SSLProxyCheckPeerName off.
+	NoCheckPeerName bool
+	// CAFile is SSLProxyCACertificateFile.
+	CAFile string
 }
