@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"cmp"
 	"crypto/sha1"
 	"encoding/base64"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+
+	"github.com/wsgate/wsgate/rules"
 )
 
 // hopByHop are the headers that describe one connection, not the message
@@ -46,13 +49,16 @@ func removeHopByHop(h http.Header) {
 
 // outboundHeader builds the header sent to the backend from the inbound
 // request, which it leaves untouched: hop-by-hop headers removed, and the
-// X-Forwarded-* headers Apache's ProxyAddHeaders On appends.
-func outboundHeader(in *http.Request, serverName string) http.Header {
+// X-Forwarded-* headers appended unless ProxyAddHeaders is Off.
+func outboundHeader(in *http.Request, m rules.Match, serverName string) http.Header {
 	h := in.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
 	removeHopByHop(h)
+	if !m.AddHeaders {
+		return h
+	}
 	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		appendValue(h, "X-Forwarded-For", ip)
 	}
@@ -74,8 +80,18 @@ func appendValue(h http.Header, name, v string) {
 	h.Set(name, v)
 }
 
-// hostHeader is the Host sent to the backend: the target's host, with the
-// port left out when it is the scheme's default, as Apache writes it.
+// backendHost is the Host sent to the backend: the client's, verbatim, with
+// ProxyPreserveHost On (the server name for a request that had none), else
+// the target's.
+func backendHost(in *http.Request, m rules.Match, serverName string) string {
+	if m.PreserveHost {
+		return cmp.Or(in.Host, serverName)
+	}
+	return hostHeader(m.Scheme, m.Host)
+}
+
+// hostHeader is the target's host, with the port left out when it is the
+// scheme's default, as Apache writes it.
 func hostHeader(scheme, host string) string {
 	h, port, err := net.SplitHostPort(host)
 	if err != nil {

@@ -63,8 +63,8 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		u.Path, u.RawPath = path, ""
 	}
 	pr.Out.URL = u
-	pr.Out.Host = hostHeader(m.Scheme, m.Host)
-	pr.Out.Header = outboundHeader(pr.In, s.serverName)
+	pr.Out.Host = backendHost(pr.In, m, s.serverName)
+	pr.Out.Header = outboundHeader(pr.In, m, s.serverName)
 }
 
 func httpScheme(s string) string {

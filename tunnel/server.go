@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,13 +141,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// An HTTP/1.0 request's Upgrade header is ignored (RFC 9110 §7.8);
 	// Apache would tunnel without ever sending the 101 status line.
 	if r.ProtoAtLeast(1, 1) {
-		if proto, ok := m.Rule.UpgradeTo(headerValue(r.Header, "Upgrade")); ok {
+		asked := headerValue(r.Header, "Upgrade")
+		if proto, ok := m.Rule.UpgradeTo(asked); ok {
 			s.upgrade(w, r, m, proto)
+			return
+		}
+		if m.Legacy && asked != "" {
+			s.upgradeRequired(w, r, m)
 			return
 		}
 	}
 	s.reg.plain.Add(1)
 	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, m)))
+}
+
+// upgradeRequired answers an Upgrade the rule does not allow under
+// ProxyWebsocketFallbackToProxyHttp Off, as Apache's legacy
+// mod_proxy_wstunnel does: 426 naming the protocol the rule speaks.
+func (s *Server) upgradeRequired(w http.ResponseWriter, r *http.Request, m rules.Match) {
+	proto := m.Rule.Upgrade
+	if proto == "" || strings.EqualFold(proto, "ANY") || strings.EqualFold(proto, "NONE") {
+		proto = "WebSocket"
+	}
+	w.Header().Set("Upgrade", proto)
+	w.Header().Set("Connection", "Upgrade")
+	s.fail(w, r, &rules.RequestError{Status: http.StatusUpgradeRequired,
+		Reason: fmt.Sprintf("Upgrade %q is not allowed by %s", headerValue(r.Header, "Upgrade"), m.Rule)})
 }
 
 var (
@@ -189,11 +210,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // dial connects to the backend of m, with TLS for wss:// and https://.
 func (s *Server) dial(ctx context.Context, m rules.Match) (net.Conn, error) {
-	timeout := s.cfg.ConnectTimeout
-	if m.Rule.ConnectTimeout > 0 {
-		timeout = m.Rule.ConnectTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(m.ConnectTimeout, s.cfg.ConnectTimeout))
 	defer cancel()
 	addr := withPort(m.Scheme, m.Host)
 	var c net.Conn

@@ -37,10 +37,21 @@ func TestMain(m *testing.M) {
 // startProxy serves the given --pass values on a fresh loopback port.
 func startProxy(t testing.TB, passes ...string) (string, *Server) {
 	t.Helper()
+	return serveTable(t, flagTable(t, passes...))
+}
+
+func flagTable(t testing.TB, passes ...string) *rules.Table {
+	t.Helper()
 	table, err := rules.FromFlags(passes)
 	if err != nil {
 		t.Fatalf("rules: %v", err)
 	}
+	return table
+}
+
+// serveTable serves table on a fresh loopback port until the test ends.
+func serveTable(t testing.TB, table *rules.Table) (string, *Server) {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -500,7 +511,11 @@ func TestPipelinedBytesAfterHandshake(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/ timeout=1")
+	// Apache's rule: idle = max(Timeout, backend timeout); Timeout 1 with
+	// no ProxyTimeout or timeout= makes both 1 s.
+	table := flagTable(t, "/ ws://"+startEcho(t)+"/")
+	table.Timeout = time.Second
+	proxy, srv := serveTable(t, table)
 	ctx := testContext(t)
 	c := dialWS(t, ctx, "ws://"+proxy+"/")
 	// Traffic in either direction keeps the tunnel open past the timeout.
@@ -513,9 +528,13 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	start := time.Now()
 	_, _, err := c.Read(ctx)
-	if websocket.CloseStatus(err) != -1 || err == nil {
+	if websocket.CloseStatus(err) != -1 || err == nil || ctx.Err() != nil {
 		t.Fatalf("Read after idling = %v; want the connection closed without a close frame", err)
+	}
+	if idle := time.Since(start); idle > 3*time.Second {
+		t.Errorf("tunnel closed after %v idle; want about 1s", idle)
 	}
 	waitOpen(t, srv, 0)
 }
@@ -629,5 +648,101 @@ func readHead(br *bufio.Reader) []string {
 			return lines
 		}
 		lines = append(lines, l)
+	}
+}
+
+func TestHostAndForwardedSettings(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	cases := []struct {
+		name         string
+		preserveHost bool
+		noAdd        bool
+		wantHost     string
+		wantXFF      string
+	}{
+		{"defaults", false, false, backend, "10.9.9.9, 127.0.0.1"},
+		{"ProxyPreserveHost On", true, false, "client.example:8443", "10.9.9.9, 127.0.0.1"},
+		{"ProxyAddHeaders Off", false, true, backend, "10.9.9.9"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			table := flagTable(t, "/ ws://"+backend+"/")
+			table.PreserveHost, table.NoAddHeaders = tc.preserveHost, tc.noAdd
+			proxy, _ := serveTable(t, table)
+			for _, upgrade := range []bool{true, false} {
+				c, err := net.Dial("tcp", proxy)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				head := "GET /h HTTP/1.1\r\nHost: client.example:8443\r\nX-Forwarded-For: 10.9.9.9\r\n"
+				if upgrade {
+					head += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + testKey + "\r\n"
+				}
+				io.WriteString(c, head+"\r\n")
+				got := <-seenc
+				if xff := got.header.Get("X-Forwarded-For"); xff != tc.wantXFF {
+					t.Errorf("upgrade=%v: backend saw X-Forwarded-For %q; want %q", upgrade, xff, tc.wantXFF)
+				}
+				if got.host != tc.wantHost {
+					t.Errorf("upgrade=%v: backend saw Host %q; want %q", upgrade, got.host, tc.wantHost)
+				}
+				if xfh := got.header.Get("X-Forwarded-Host"); (xfh == "") != tc.noAdd {
+					t.Errorf("upgrade=%v: backend saw X-Forwarded-Host %q with ProxyAddHeaders off=%v", upgrade, xfh, tc.noAdd)
+				}
+			}
+		})
+	}
+}
+
+func TestLegacyUpgradeRequired(t *testing.T) {
+	table := flagTable(t, "/custom/ ws://127.0.0.1:1/ upgrade=foo", "/ ws://"+startEcho(t)+"/")
+	table.Legacy = true
+	proxy, _ := serveTable(t, table)
+	cases := []struct{ path, upgrade, want string }{
+		{"/x", "h2c", "WebSocket"},
+		{"/custom/x", "websocket", "foo"},
+	}
+	for _, tc := range cases {
+		c, err := net.Dial("tcp", proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", tc.path, tc.upgrade)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Upgrade") != tc.want ||
+			!strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
+			t.Errorf("%s with Upgrade %s = %d, Upgrade %q, Connection %q; want 426, %q, Upgrade",
+				tc.path, tc.upgrade, resp.StatusCode, resp.Header.Get("Upgrade"), resp.Header.Get("Connection"), tc.want)
+		}
+	}
+	// An allowed upgrade still tunnels.
+	c := dialWS(t, testContext(t), "ws://"+proxy+"/x")
+	c.CloseNow()
+}
+
+func TestHTTPTargetUpgrade(t *testing.T) {
+	echoAddr := startEcho(t)
+	proxy, _ := startProxy(t,
+		"/up/ http://"+echoAddr+"/ upgrade=websocket",
+		"/plain/ http://"+echoAddr+"/")
+	ctx := testContext(t)
+	c := dialWS(t, ctx, "ws://"+proxy+"/up/")
+	if err := c.Write(ctx, websocket.MessageText, []byte("via http://")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.Read(ctx); err != nil || string(got) != "via http://" {
+		t.Fatalf("echo through an http:// target with upgrade=websocket = %q, %v", got, err)
+	}
+	// Without upgrade=, an http:// target never upgrades: the request goes
+	// as plain HTTP, and the echo backend answers it with its page.
+	_, resp, err := websocket.Dial(ctx, "ws://"+proxy+"/plain/", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("Dial(/plain/) = %v, %v; want the plain 200 page", resp, err)
 	}
 }

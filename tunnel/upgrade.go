@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -41,11 +42,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		}
 	}()
 
-	timeout := s.cfg.ResponseTimeout
-	if m.Rule.Timeout > 0 {
-		timeout = m.Rule.Timeout
-	}
-	backend.SetDeadline(time.Now().Add(timeout))
+	backend.SetDeadline(time.Now().Add(cmp.Or(m.ResponseTimeout, s.cfg.ResponseTimeout)))
 	if _, err := backend.Write(req); err != nil {
 		s.fail(w, r, fmt.Errorf("send upgrade to %s: %w", m.URL(), err))
 		return
@@ -73,7 +70,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		Backend: m.URL(),
 		Start:   time.Now(),
 		backend: backend,
-		idle:    m.Rule.Timeout,
+		idle:    m.IdleTimeout,
 	}
 	if !s.reg.add(t) {
 		s.fail(w, r, errShuttingDown)
@@ -113,7 +110,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string) ([
 	if strings.ContainsAny(m.RequestURI, " \r\n\x00") {
 		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
 	}
-	h := outboundHeader(r, s.serverName)
+	h := outboundHeader(r, m, s.serverName)
 	h.Set("Connection", "Upgrade")
 	h.Set("Upgrade", proto)
 	var body []byte
@@ -129,7 +126,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string) ([
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, m.RequestURI, hostHeader(m.Scheme, m.Host))
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, m.RequestURI, backendHost(r, m, s.serverName))
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
 	b.Write(body)
