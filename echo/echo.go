@@ -64,17 +64,32 @@ func Handler(opts Options) http.Handler {
 	})
 }
 
-// serve streams each message back as it arrives, without holding a whole
-// message in memory.
+// serve echoes each message. One that fits in a buffer goes back as one
+// frame; a larger one is streamed back as it arrives, so memory stays
+// bounded whatever the message size.
 func serve(r *http.Request, c *websocket.Conn) error {
 	ctx := r.Context()
+	buf := make([]byte, 32<<10)
 	for {
 		typ, rd, err := c.Reader(ctx)
 		if err != nil {
 			return err
 		}
+		n, err := io.ReadFull(rd, buf)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			if err := c.Write(ctx, typ, buf[:n]); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
 		wr, err := c.Writer(ctx, typ)
 		if err != nil {
+			return err
+		}
+		if _, err := wr.Write(buf[:n]); err != nil {
 			return err
 		}
 		if _, err := io.Copy(wr, rd); err != nil {
