@@ -6,7 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/url"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,13 +42,13 @@ func TestMatchApache(t *testing.T) {
 	compare := func(t *testing.T, tb *Table, addr, target string) {
 		t.Helper()
 		want := "?"
-		switch m, err := tb.match(target); err := err.(type) {
+		switch m, err := tb.match(target, nil); err := err.(type) {
 		case nil:
 			want = m.RequestURI
 		case *RequestError:
 			want = strconv.Itoa(err.Status)
 		}
-		if got := apacheGet(t, addr, target); got != want {
+		if got := apacheGet(t, addr, target, nil); got != want {
 			t.Errorf("Apache maps %q to %s; Match gives %s", target, got, want)
 		}
 	}
@@ -56,10 +56,39 @@ func TestMatchApache(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			g := readGolden(t, path)
 			tb := mustTable(t, g)
-			addr := startApache(t, bin, modules, tb, backend)
+			addr := startApache(t, bin, modules, apacheConfig(t, tb, backend))
 			for _, l := range g.lines {
 				if ml, ok := parseMatchLine(t, l); ok && isVisible(ml.target) {
 					compare(t, tb, addr, ml.target)
+				}
+			}
+		})
+	}
+	// The rules-file goldens, requests with their headers, except those
+	// marked "# apache: skip" (their hosts are substituted, or they
+	// record settings rather than routing).
+	for _, path := range goldenFiles(t, "route") {
+		t.Run("route/"+filepath.Base(path), func(t *testing.T) {
+			g := readConfigGolden(t, path)
+			if strings.Contains(g.config, "# apache: skip") {
+				t.Skip("marked # apache: skip")
+			}
+			tb := mustParseFile(t, path, g.config)
+			addr := startApache(t, bin, modules, apacheConfig(t, tb, backend))
+			for _, l := range g.lines {
+				rl, ok := parseRouteLine(t, l)
+				if !ok {
+					continue
+				}
+				r := rl.request()
+				want := routeOutcome(tb, r)
+				if m, err := tb.Match(r); err == nil && want != "426" {
+					want = m.RequestURI
+				} else if i := strings.IndexByte(want, ' '); i >= 0 {
+					want = want[:i]
+				}
+				if got := apacheGet(t, addr, rl.target, r.Header); got != want {
+					t.Errorf("Apache maps %s to %s; wsgate gives %s", l[:strings.LastIndex(l, " -> ")], got, want)
 				}
 			}
 		})
@@ -76,7 +105,7 @@ func TestMatchApache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := startApache(t, bin, modules, tb, backend)
+		addr := startApache(t, bin, modules, apacheConfig(t, tb, backend))
 		pieces := []string{"/", "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F",
 			"%41", "%", "%4", "%zz", "a", "ws", "nc", "nc2", "x", "private",
 			"privateer", "ts2", "ts4", "m", "s", "p%41", "pA", "q", "?", "%3f",
@@ -133,9 +162,30 @@ func startEchoBackend(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startApache runs httpd in the foreground with tb's rules, retargeted at
-// backend, and returns its address.
-func startApache(t *testing.T, bin, modules string, tb *Table, backend string) string {
+// apacheConfig is tb as a rules file for Apache, every target retargeted
+// at backend: ws and wss become ws, http and https http (mod_proxy_http
+// maps them all the same way); a target whose host is substituted keeps
+// it. Listen, TLS and <Proxy> sections are left out: they do not change
+// routing.
+func apacheConfig(t *testing.T, tb *Table, backend string) string {
+	t.Helper()
+	c := &Table{Legacy: tb.Legacy}
+	for _, r := range tb.Rules {
+		r2 := *r
+		if !r.Exclude && !strings.ContainsAny(r.Target.Host, "$%") {
+			scheme := map[string]string{"ws": "ws", "wss": "ws", "http": "http", "https": "http"}[r.Target.Scheme]
+			u := *r.Target
+			u.Scheme, u.Host = scheme, backend
+			r2.Target = &u
+		}
+		c.Rules = append(c.Rules, &r2)
+	}
+	return c.config()
+}
+
+// startApache runs httpd in the foreground with the directives conf and
+// returns its address.
+func startApache(t *testing.T, bin, modules, rules string) string {
 	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,7 +197,7 @@ func startApache(t *testing.T, bin, modules string, tb *Table, backend string) s
 
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "ServerRoot %s\nListen %s\nServerName localhost\n", dir, addr)
-	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel"} {
+	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite"} {
 		fmt.Fprintf(&conf, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
 	}
 	if os.Geteuid() == 0 {
@@ -163,19 +213,9 @@ func startApache(t *testing.T, bin, modules string, tb *Table, backend string) s
 	if err := os.Mkdir(filepath.Join(dir, "htdocs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	conf.WriteString("KeepAlive Off\n")
 	fmt.Fprintf(&conf, "PidFile %[1]s/httpd.pid\nErrorLog %[1]s/error.log\nDocumentRoot %[1]s/htdocs\n", dir)
-	for _, r := range tb.Rules {
-		c := *r
-		if !c.Exclude {
-			scheme := map[string]string{"ws": "ws", "wss": "ws", "http": "http", "https": "http"}[c.Target.Scheme]
-			u, err := url.Parse(scheme + "://" + backend + targetPath(c.Target))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Target = u
-		}
-		fmt.Fprintln(&conf, c.String())
-	}
+	conf.WriteString(rules)
 	confPath := filepath.Join(dir, "httpd.conf")
 	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -219,9 +259,9 @@ func startApache(t *testing.T, bin, modules string, tb *Table, backend string) s
 	}
 }
 
-// apacheGet sends target on a raw request line and returns what reached
-// the backend, or Apache's status code.
-func apacheGet(t *testing.T, addr, target string) string {
+// apacheGet sends target on a raw request line, with header, and returns
+// what reached the backend, or Apache's status code.
+func apacheGet(t *testing.T, addr, target string, header http.Header) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -229,7 +269,18 @@ func apacheGet(t *testing.T, addr, target string) string {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", target)
+	var extra strings.Builder
+	hasConnection := false
+	for k, vs := range header {
+		for _, v := range vs {
+			fmt.Fprintf(&extra, "%s: %s\r\n", k, v)
+		}
+		hasConnection = hasConnection || k == "Connection"
+	}
+	if !hasConnection {
+		extra.WriteString("Connection: close\r\n")
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", target, extra.String())
 	resp, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatal(err)

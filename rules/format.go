@@ -7,15 +7,75 @@ import (
 	"time"
 )
 
-// String prints the rule as a canonical ProxyPass directive, such as
+// String prints the rule as canonical directive syntax, such as
 //
 //	ProxyPass "/ws/" "ws://127.0.0.1:9001/" upgrade=websocket timeout=5
+//	ProxyPassMatch "^/pm/(.*)$" "ws://127.0.0.1:9001/$1"
 //
 // PATH and URL are always quoted, parameters come in a fixed order and
 // durations are spelled as Apache accepts them, so that parsing the
-// arguments again gives an equal rule.
+// arguments again gives an equal rule. A RewriteRule is printed after its
+// RewriteConds, one directive a line:
+//
+//	RewriteCond "%{HTTP:Upgrade}" "websocket" [NC]
+//	RewriteRule "^/?(.*)" "ws://127.0.0.1:9001/$1" [P,L]
 func (r *Rule) String() string {
-	return "ProxyPass " + r.args()
+	var lines []string
+	for _, l := range r.lines() {
+		lines = append(lines, l.text)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// directiveLine is one printed directive and where it came from.
+type directiveLine struct {
+	pos  Pos
+	text string
+}
+
+// lines are the directives String prints.
+func (r *Rule) lines() []directiveLine {
+	switch r.Kind {
+	case Regex:
+		return []directiveLine{{r.Pos, "ProxyPassMatch " + r.args()}}
+	case Rewrite:
+		var l []directiveLine
+		for _, c := range r.Conds {
+			l = append(l, directiveLine{c.Pos, c.String()})
+		}
+		flags := "[P,L]"
+		if r.NoCase {
+			flags = "[NC,P,L]"
+		}
+		return append(l, directiveLine{r.Pos, "RewriteRule " + quoteRewriteArg(r.Path) + " " + quoteRewriteArg(targetString(r.Target)) + " " + flags})
+	}
+	return []directiveLine{{r.Pos, "ProxyPass " + r.args()}}
+}
+
+// String prints the condition as a canonical RewriteCond directive.
+func (c *Cond) String() string {
+	p := c.Pattern
+	if c.Equal {
+		p = "=" + p
+		if c.Pattern == "" {
+			p = `=""`
+		}
+	}
+	if c.Negate {
+		p = "!" + p
+	}
+	s := "RewriteCond " + quoteRewriteArg(c.TestString) + " " + quoteRewriteArg(p)
+	var flags []string
+	if c.NoCase {
+		flags = append(flags, "NC")
+	}
+	if c.OrNext {
+		flags = append(flags, "OR")
+	}
+	if len(flags) > 0 {
+		s += " [" + strings.Join(flags, ",") + "]"
+	}
+	return s
 }
 
 // args is String without the directive name: a valid --pass value.
@@ -46,18 +106,106 @@ func (r *Rule) args() string {
 	return b.String()
 }
 
-// String prints one rule per line, each preceded by where it came from:
+// String dumps the table as a rules file, one directive a line, each
+// preceded by where it came from when known:
 //
+//	wsgate.conf:1: Listen 127.0.0.1:8080
+//	ProxyTimeout 30
 //	--pass 1: ProxyPass "/ws/" "ws://127.0.0.1:9001/" upgrade=websocket
-func (t *Table) String() string {
+//
+// Settings come first (only those that differ from the defaults), then
+// the <Proxy> sections, then the rules in order. Without the origins, the
+// text parses back into an equal table (see config).
+func (t *Table) String() string { return t.format(true) }
+
+// config is String without origins: a rules file.
+func (t *Table) config() string { return t.format(false) }
+
+func (t *Table) format(origins bool) string {
 	var b strings.Builder
-	for _, r := range t.Rules {
-		if o := origin(r.Pos); o != "" {
+	line := func(p Pos, s string) {
+		if o := origin(p); origins && o != "" {
 			b.WriteString(o)
 			b.WriteString(": ")
 		}
-		b.WriteString(r.String())
+		b.WriteString(s)
 		b.WriteByte('\n')
+	}
+	for _, l := range t.Listen {
+		addr := l.Addr
+		if strings.HasPrefix(addr, ":") {
+			addr = "*" + addr
+		}
+		line(l.Pos, "Listen "+addr)
+	}
+	if t.Legacy {
+		line(Pos{}, "ProxyWebsocketFallbackToProxyHttp Off")
+	}
+	if t.PreserveHost {
+		line(Pos{}, "ProxyPreserveHost On")
+	}
+	if t.NoAddHeaders {
+		line(Pos{}, "ProxyAddHeaders Off")
+	}
+	if t.Timeout > 0 {
+		line(Pos{}, "Timeout "+formatDuration(t.Timeout))
+	}
+	if t.ProxyTimeout > 0 {
+		line(Pos{}, "ProxyTimeout "+formatDuration(t.ProxyTimeout))
+	}
+	if t.TLS.CertFile != "" {
+		line(t.TLS.Pos, "SSLEngine on")
+		line(t.TLS.Pos, "SSLCertificateFile "+quoteArg(t.TLS.CertFile))
+		line(t.TLS.Pos, "SSLCertificateKeyFile "+quoteArg(t.TLS.KeyFile))
+	}
+	if bt := t.BackendTLS; bt.Engine {
+		line(Pos{}, "SSLProxyEngine on")
+	}
+	if t.BackendTLS.NoVerify {
+		line(Pos{}, "SSLProxyVerify none")
+	}
+	if t.BackendTLS.NoCheckPeerName {
+		line(Pos{}, "SSLProxyCheckPeerName off")
+	}
+	if t.BackendTLS.CAFile != "" {
+		line(Pos{}, "SSLProxyCACertificateFile "+quoteArg(t.BackendTLS.CAFile))
+	}
+	for _, s := range t.Sections {
+		line(s.Pos, "<Proxy "+quoteArg(s.Prefix)+">")
+		onOff := func(v bool) string {
+			if v {
+				return "On"
+			}
+			return "Off"
+		}
+		if s.PreserveHost != nil {
+			line(Pos{}, "    ProxyPreserveHost "+onOff(*s.PreserveHost))
+		}
+		if s.AddHeaders != nil {
+			line(Pos{}, "    ProxyAddHeaders "+onOff(*s.AddHeaders))
+		}
+		if s.Timeout > 0 || s.ConnectTimeout > 0 {
+			set := "    ProxySet"
+			if s.Timeout > 0 {
+				set += " timeout=" + formatDuration(s.Timeout)
+			}
+			if s.ConnectTimeout > 0 {
+				set += " connectiontimeout=" + formatDuration(s.ConnectTimeout)
+			}
+			line(Pos{}, set)
+		}
+		line(Pos{}, "</Proxy>")
+	}
+	for _, r := range t.Rules {
+		if r.Kind == Rewrite {
+			line(Pos{}, "RewriteEngine On")
+			break
+		}
+	}
+	for _, r := range t.Rules {
+		for _, l := range r.lines() {
+			line(l.pos, l.text)
+		}
 	}
 	return b.String()
 }

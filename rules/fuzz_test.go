@@ -128,3 +128,71 @@ func isCanon(p string) bool {
 	}
 	return true
 }
+
+// FuzzParseFile checks that ParseFile never panics, that its errors and
+// warnings point inside the file, that a table it accepts dumps as a rules
+// file that parses back into the same dump, and that matching a few
+// requests against it yields safe request targets and hosts.
+func FuzzParseFile(f *testing.F) {
+	for _, dir := range []string{"config", "route"} {
+		for _, path := range goldenFiles(f, dir) {
+			f.Add(readConfigGolden(f, path).config, "/x/a?q", "websocket")
+		}
+	}
+	f.Fuzz(func(t *testing.T, src, target, upgrade string) {
+		lines := strings.Count(src, "\n") + 1
+		inside := func(what string, e *Error) {
+			if e.Pos.File != "f.conf" || e.Pos.Line < 1 || e.Pos.Line > lines || e.Pos.Col < 1 {
+				t.Fatalf("ParseFile(%q) %s at %v, outside the file: %v", src, what, e.Pos, e)
+			}
+		}
+		tb, err := ParseFile("f.conf", []byte(src), Options{})
+		if err != nil {
+			var list ErrorList
+			switch err := err.(type) {
+			case *Error:
+				list = ErrorList{err}
+			case ErrorList:
+				list = err
+			default:
+				t.Fatalf("ParseFile(%q) error is a %T", src, err)
+			}
+			if len(list) > maxErrors+1 {
+				t.Fatalf("ParseFile(%q) = %d errors", src, len(list))
+			}
+			for _, e := range list {
+				inside("error", e)
+			}
+			return
+		}
+		for _, w := range tb.Warnings {
+			inside("warning", w)
+		}
+		for _, w := range tb.Check() {
+			inside("check warning", w)
+		}
+		conf := tb.config()
+		tb2, err := ParseFile("dump.conf", []byte(conf), Options{})
+		if err != nil {
+			t.Fatalf("ParseFile(%q) dumps as\n%s\nwhich does not parse: %v", src, conf, err)
+		}
+		if got := tb2.config(); got != conf {
+			t.Fatalf("ParseFile(%q) dumps as\n%s\nthen as\n%s", src, conf, got)
+		}
+		r := &http.Request{RequestURI: target, Header: http.Header{"Upgrade": {upgrade}, "Connection": {"upgrade"}}, Host: "h"}
+		m, err := tb.Match(r)
+		if err != nil {
+			var re *RequestError
+			if !errors.As(err, &re) {
+				t.Fatalf("Match(%q) error is a %T", target, err)
+			}
+			return
+		}
+		if !strings.HasPrefix(m.RequestURI, "/") || !isVisible(m.RequestURI) {
+			t.Fatalf("Match(%q).RequestURI = %q", target, m.RequestURI)
+		}
+		if msg := checkAuthority(m.Host); msg != "" || m.Host == "" {
+			t.Fatalf("Match(%q).Host = %q: %s", target, m.Host, msg)
+		}
+	})
+}

@@ -125,7 +125,7 @@ func TestMatchGolden(t *testing.T) {
 				if !ok {
 					continue
 				}
-				got := result(tb.match(ml.target))
+				got := result(tb.match(ml.target, nil))
 				out[i] = l[:strings.LastIndex(l, " -> ")] + " -> " + got
 				if got != ml.want && !*update {
 					t.Errorf("Match(%q) = %s; want %s", ml.target, got, ml.want)

@@ -1,10 +1,11 @@
 package rules
 
+import "strings"
+
 // This file holds the lexer: text in, raw arguments with positions out.
 // It knows nothing about what a directive means; parsePass and friends
-// validate. Today it splits one line (a --pass value); reading whole files
-// (# comments, "\" continuation lines, <Proxy> sections) is meant to be
-// layered on top of splitArgs, one logical line at a time.
+// validate. file.go reads whole files (# comments, "\" continuation
+// lines, sections) on top of it, one logical line at a time.
 
 // arg is one argument of a directive as Apache's ap_getword_conf returns
 // it: quotes removed, escapes resolved. Pos is where its first byte
@@ -107,4 +108,83 @@ func unescapeConf(s string, quote byte) string {
 // isSpace is apr_isspace in the C locale.
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// splitRewriteArgs splits the arguments of RewriteCond and RewriteRule
+// the way mod_rewrite's parseargline does, which is not ap_getword_conf:
+//
+//   - an argument that starts with " or ' runs to the next such quote,
+//     with no escapes at all (so it cannot contain that quote);
+//   - an unquoted argument runs to the next white space, except that a
+//     backslash followed by white space is kept, both bytes, inside it
+//     ("a\ b" is one argument, backslash included);
+//   - no other backslash is special.
+//
+// Apache reads three arguments and ignores anything after them; here the
+// rest is returned too, so that it can be reported. An unterminated quote
+// is an error, as in splitArgs.
+func splitRewriteArgs(start Pos, line string) ([]arg, Pos, *Error) {
+	if start.Col == 0 {
+		start.Col = 1
+	}
+	at := func(off int) Pos {
+		p := start
+		p.Col += off
+		return p
+	}
+	var args []arg
+	i := 0
+	for {
+		for i < len(line) && isSpace(line[i]) {
+			i++
+		}
+		if i == len(line) {
+			return args, at(len(line)), nil
+		}
+		begin := i
+		var quote byte
+		if q := line[i]; q == '"' || q == '\'' {
+			quote = q
+			i++
+		}
+		for i < len(line) {
+			c := line[i]
+			if quote == 0 && isSpace(c) || quote != 0 && c == quote {
+				break
+			}
+			if c == '\\' && i+1 < len(line) && isSpace(line[i+1]) {
+				i++
+			}
+			i++
+		}
+		if quote != 0 {
+			if i == len(line) {
+				return nil, at(begin), &Error{Pos: at(begin), Msg: "unterminated quoted argument: missing closing " + string(quote)}
+			}
+			args = append(args, arg{text: line[begin+1 : i], pos: at(begin)})
+			i++
+			continue
+		}
+		args = append(args, arg{text: line[begin:i], pos: at(begin)})
+	}
+}
+
+// quoteRewriteArg writes s so that splitRewriteArgs reads it back: bare
+// when it can be, else in double quotes, else in single quotes. An
+// argument that splitRewriteArgs produced always fits one of the three.
+func quoteRewriteArg(s string) string {
+	bare := s != "" && s[0] != '"' && s[0] != '\''
+	for i := 0; bare && i < len(s); i++ {
+		if isSpace(s[i]) && (i == 0 || s[i-1] != '\\') {
+			bare = false
+		}
+	}
+	// A trailing backslash would escape the separator that follows.
+	if bare && !strings.HasSuffix(s, `\`) {
+		return s
+	}
+	if !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return "'" + s + "'"
 }

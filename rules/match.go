@@ -49,32 +49,41 @@ type Match struct {
 // URL is the backend URL, as Apache would log it.
 func (m Match) URL() string { return m.Scheme + "://" + m.Host + m.RequestURI }
 
-// Match maps a request to a backend the way Apache httpd 2.4 maps it with
-// ProxyPass: the request path is normalised and decoded as the core does
-// before translate_name, the rules are walked in order with alias_match and
-// the first match wins, exclusions included; the rest of the path is glued
-// to the target's path and re-encoded (ap_proxy_canonenc) unless the rule
-// has nocanon; the query is appended unchanged.
+// Match maps a request to a backend the way Apache httpd 2.4 maps it: the
+// request path is normalised and decoded as the core does before
+// translate_name; RewriteRule [P] rules are tried first, in order
+// (mod_rewrite's translate_name hook runs before mod_proxy's); then the
+// ProxyPass and ProxyPassMatch rules are walked in order and the first
+// match wins, exclusions included. A ProxyPass glues the rest of the path
+// to its target, a ProxyPassMatch or RewriteRule substitutes its groups;
+// the result is re-encoded (ap_proxy_canonenc) unless the rule has
+// nocanon, and the query is appended unchanged.
+//
+// Under ProxyWebsocketFallbackToProxyHttp Off (Table.Legacy), a ProxyPass
+// or ProxyPassMatch with a ws:// or wss:// target is skipped for a request
+// without an Upgrade header, as mod_proxy_wstunnel's check_trans does.
 //
 // The target is r.RequestURI, the raw request target as the client sent
 // it (origin-form or absolute-form); when it is empty, as in a request
-// built by hand, r.URL.RequestURI() stands in for it.
+// built by hand, r.URL.RequestURI() stands in for it. RewriteConds read
+// r.Header and r.Host.
 //
 // A request that is not proxied gets a *RequestError with the status
-// Apache answers: 400 for a malformed target or a path above the root,
-// 404 for an encoded "/" or NUL, an exclusion or no match, 403 for a
-// query with spaces or control bytes, 500 for a rule whose target has no
-// path and whose rest would be glued onto the host name.
+// Apache answers: 400 for a malformed target, a path above the root or a
+// substitution that makes an invalid host, 404 for an encoded "/" or NUL,
+// an exclusion or no match, 403 for a query with spaces or control bytes,
+// 500 for a rule whose target has no path and whose rest would be glued
+// onto the host name.
 func (t *Table) Match(r *http.Request) (Match, error) {
 	target := r.RequestURI
 	if target == "" && r.URL != nil {
 		target = r.URL.RequestURI()
 	}
-	return t.match(target)
+	return t.match(target, r)
 }
 
-// match is Match on the raw request target.
-func (t *Table) match(target string) (Match, error) {
+// match is Match on the raw request target; r may be nil (no headers).
+func (t *Table) match(target string, r *http.Request) (Match, error) {
 	rawPath, query, hasQuery, err := splitTarget(target)
 	if err != nil {
 		return Match{}, err
@@ -84,53 +93,119 @@ func (t *Table) match(target string) (Match, error) {
 		return Match{}, err
 	}
 	for _, rule := range t.Rules {
-		n := aliasMatch(uri, rule.Path)
-		if n == 0 {
+		if rule.Kind != Rewrite {
 			continue
 		}
-		if rule.Exclude {
-			return Match{}, &RequestError{Status: http.StatusNotFound,
-				Reason: fmt.Sprintf("%s: excluded by %s", origin(rule.Pos), rule)}
+		groups := rule.regexOf().FindStringSubmatchIndex(uri)
+		if groups == nil {
+			continue
 		}
-		m := Match{Rule: rule, Scheme: rule.Target.Scheme, Host: rule.Target.Host}
-		t.resolve(&m)
-		// nocanon forwards the raw target, but only when the rule matches
-		// it exactly as it matched the decoded path (ap_proxy_trans_match
-		// compares alias_match on r->unparsed_uri, query and all, with the
-		// one on r->uri). Otherwise decoding or normalising changed what
-		// matched, and Apache falls back to the canonical path (AH01136).
-		if rule.NoCanon && aliasMatch(target, rule.Path) == n {
-			raw, err := join(rule, target[n:])
-			switch {
-			case err != nil:
-				return Match{}, err
-			case !isVisible(raw):
-				// The raw target carries the query: the same check as
-				// AH10409, done by mod_proxy_http on the whole of it.
-				return Match{}, &RequestError{Status: http.StatusForbidden,
-					Reason: "nocanon path or query to forward contains control characters or spaces"}
+		c := rewriteCtx{req: r, uri: uri, rule: groups}
+		if !c.conds(rule.Conds) {
+			continue
+		}
+		return t.fromURL(rule, c.expand(rule.Target.Host), c.expand(targetPath(rule.Target)), false, query, hasQuery)
+	}
+	legacySkip := func(rule *Rule) bool {
+		if !t.Legacy || (rule.Target.Scheme != "ws" && rule.Target.Scheme != "wss") {
+			return false
+		}
+		// An HTTP/1.0 request's Upgrade is ignored (RFC 9110 section
+		// 7.8; a deliberate difference), so it skips the line too.
+		return r == nil || len(r.Header.Values("Upgrade")) == 0 || r.ProtoMajor == 1 && r.ProtoMinor == 0
+	}
+	for _, rule := range t.Rules {
+		switch rule.Kind {
+		case Prefix:
+			n := aliasMatch(uri, rule.Path)
+			if n == 0 {
+				continue
 			}
-			m.RequestURI = raw
-			return m, nil
-		}
-		path, err := join(rule, uri[n:])
-		if err != nil {
-			return Match{}, err
-		}
-		m.RequestURI = canonPath(path)
-		if hasQuery {
-			// AH10409: Apache refuses to forward a query with bytes that
-			// would break the request line.
-			if !isVisible(query) {
-				return Match{}, &RequestError{Status: http.StatusForbidden,
-					Reason: "query to forward contains control characters or spaces (AH10409)"}
+			if rule.Exclude {
+				return Match{}, excluded(rule)
 			}
-			m.RequestURI += "?" + query
+			if legacySkip(rule) {
+				continue
+			}
+			return t.matchPrefix(rule, target, uri, n, query, hasQuery)
+		case Regex:
+			re := rule.regexOf()
+			groups := re.FindStringSubmatchIndex(uri)
+			if groups == nil {
+				continue
+			}
+			if rule.Exclude {
+				return Match{}, excluded(rule)
+			}
+			if legacySkip(rule) {
+				continue
+			}
+			// nocanon substitutes from the raw target when the pattern
+			// matches it too (ap_proxy_trans_match's use_uri).
+			src, raw := uri, false
+			if rule.NoCanon {
+				if g := re.FindStringSubmatchIndex(target); g != nil {
+					src, groups, raw = target, g, true
+				}
+			}
+			authority := regsub(rule.Target.Host, src, groups)
+			path := regsub(targetPath(rule.Target), src, groups)
+			if authority == rule.Target.Host && path == targetPath(rule.Target) {
+				// No substitution: Apache appends the whole path.
+				path += src
+			}
+			return t.fromURL(rule, authority, path, raw, query, hasQuery)
 		}
-		return m, nil
 	}
 	return Match{}, &RequestError{Status: http.StatusNotFound,
-		Reason: fmt.Sprintf("no ProxyPass rule matches %q", uri)}
+		Reason: fmt.Sprintf("no rule matches %q", uri)}
+}
+
+func excluded(rule *Rule) error {
+	return &RequestError{Status: http.StatusNotFound,
+		Reason: fmt.Sprintf("%s: excluded by %s", origin(rule.Pos), rule)}
+}
+
+// matchPrefix builds the Match of a ProxyPass rule that matched n bytes
+// of uri.
+func (t *Table) matchPrefix(rule *Rule, target, uri string, n int, query string, hasQuery bool) (Match, error) {
+	m := Match{Rule: rule, Scheme: rule.Target.Scheme, Host: rule.Target.Host}
+	// nocanon forwards the raw target, but only when the rule matches
+	// it exactly as it matched the decoded path (ap_proxy_trans_match
+	// compares alias_match on r->unparsed_uri, query and all, with the
+	// one on r->uri). Otherwise decoding or normalising changed what
+	// matched, and Apache falls back to the canonical path (AH01136).
+	if rule.NoCanon && aliasMatch(target, rule.Path) == n {
+		raw, err := join(rule, target[n:])
+		switch {
+		case err != nil:
+			return Match{}, err
+		case !isVisible(raw):
+			// The raw target carries the query: the same check as
+			// AH10409, done by mod_proxy_http on the whole of it.
+			return Match{}, &RequestError{Status: http.StatusForbidden,
+				Reason: "nocanon path or query to forward contains control characters or spaces"}
+		}
+		t.resolve(&m, targetString(rule.Target)+target[n:])
+		m.RequestURI = raw
+		return m, nil
+	}
+	path, err := join(rule, uri[n:])
+	if err != nil {
+		return Match{}, err
+	}
+	t.resolve(&m, targetString(rule.Target)+uri[n:])
+	m.RequestURI = canonPath(path)
+	if hasQuery {
+		// AH10409: Apache refuses to forward a query with bytes that
+		// would break the request line.
+		if !isVisible(query) {
+			return Match{}, &RequestError{Status: http.StatusForbidden,
+				Reason: "query to forward contains control characters or spaces (AH10409)"}
+		}
+		m.RequestURI += "?" + query
+	}
+	return m, nil
 }
 
 // join glues rest, what follows the matched prefix, to the rule's target
@@ -389,19 +464,37 @@ func unhex(c byte) byte {
 // Timeout once any timeout is configured.
 const apacheTimeout = 60 * time.Second
 
-// resolve fills in the settings that apply to a request matched by m.Rule.
-func (t *Table) resolve(m *Match) {
+// resolve fills in the settings that apply to a request matched by
+// m.Rule whose backend URL, before canonicalisation, is backend: the
+// server-wide directives, overridden by every <Proxy> section whose URL
+// is a prefix of backend (later sections win, as Apache merges them in
+// order), then by the rule's own parameters.
+func (t *Table) resolve(m *Match, backend string) {
 	m.PreserveHost = t.PreserveHost
 	m.AddHeaders = !t.NoAddHeaders
 	m.Legacy = t.Legacy && (m.Scheme == "ws" || m.Scheme == "wss")
-	m.ConnectTimeout = m.Rule.ConnectTimeout
-	backend := cmp.Or(m.Rule.Timeout, t.ProxyTimeout, t.Timeout)
-	m.ResponseTimeout = backend
+	var sectionTimeout, sectionConnect time.Duration
+	for _, s := range t.Sections {
+		if !strings.HasPrefix(backend, s.Prefix) {
+			continue
+		}
+		if s.PreserveHost != nil {
+			m.PreserveHost = *s.PreserveHost
+		}
+		if s.AddHeaders != nil {
+			m.AddHeaders = *s.AddHeaders
+		}
+		sectionTimeout = cmp.Or(s.Timeout, sectionTimeout)
+		sectionConnect = cmp.Or(s.ConnectTimeout, sectionConnect)
+	}
+	m.ConnectTimeout = cmp.Or(m.Rule.ConnectTimeout, sectionConnect)
+	backendTimeout := cmp.Or(m.Rule.Timeout, sectionTimeout, t.ProxyTimeout, t.Timeout)
+	m.ResponseTimeout = backendTimeout
 	// No idle timeout unless one is configured (a deliberate difference:
 	// Apache's Timeout defaults to 60 s). Once one is, Apache's rule
 	// applies, with its defaults for the rest: the tunnel's idle timeout
 	// is max(client Timeout, backend timeout), PR 65886.
-	if backend > 0 {
-		m.IdleTimeout = max(cmp.Or(t.Timeout, apacheTimeout), backend)
+	if backendTimeout > 0 {
+		m.IdleTimeout = max(cmp.Or(t.Timeout, apacheTimeout), backendTimeout)
 	}
 }

@@ -66,7 +66,7 @@ func TestMatchErrors(t *testing.T) {
 		want   RequestError
 	}{
 		{"/x/private/a", RequestError{404, `--pass 1: excluded by ProxyPass "/x/private" !`}},
-		{"/y", RequestError{404, `no ProxyPass rule matches "/y"`}},
+		{"/y", RequestError{404, `no rule matches "/y"`}},
 		{"/x/../../y", RequestError{400, `invalid URI path "/x/../../y": goes above the root (AH10244)`}},
 		{"/x/%zz", RequestError{400, `invalid URI path "/x/%zz": bad %-escape (AH10244)`}},
 		{"/x/a%2fb", RequestError{404, `encoded "/" or NUL in URI path "/x/a%2fb" (AH00026)`}},
@@ -79,7 +79,7 @@ func TestMatchErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
-			m, err := tb.match(tc.target)
+			m, err := tb.match(tc.target, nil)
 			var got *RequestError
 			if !errors.As(err, &got) {
 				t.Fatalf("Match(%q) = %v, %v; want %v", tc.target, m, err, &tc.want)
@@ -107,7 +107,7 @@ func TestMatchTargetWithoutPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.target, func(t *testing.T) {
-			if got := result(tb.match(tc.target)); got != tc.want {
+			if got := result(tb.match(tc.target, nil)); got != tc.want {
 				t.Errorf("Match(%q) = %s; want %s", tc.target, got, tc.want)
 			}
 		})

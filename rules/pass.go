@@ -79,7 +79,7 @@ func parsePass(d directive) (*Rule, error) {
 		return nil, errAt(d.end, "missing URL after PATH %q (%s)", d.args[0].text, passUsage)
 	}
 
-	r := &Rule{Pos: d.pos, Path: d.args[0].text}
+	r := &Rule{Pos: d.pos, Kind: Prefix, Path: d.args[0].text}
 	if d.args[1].text == "!" {
 		// Apache silently ignores anything after "!"; it can only be a
 		// mistake, so say so.
@@ -92,16 +92,28 @@ func parsePass(d directive) (*Rule, error) {
 
 	// From here on, report every bad argument, not just the first.
 	var errs ErrorList
-	fail := func(p Pos, format string, a ...any) { errs.add(errAt(p, format, a...)) }
-
 	target, msg := parseTarget(d.args[1].text)
 	if msg != "" {
-		fail(d.args[1].pos, "%s", msg)
+		errs.add(errAt(d.args[1].pos, "%s", msg))
 	}
 	r.Target = target
+	errs.add(parseParams(d, r, d.args[2:]))
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
 
+// parseParams reads a ProxyPass or ProxyPassMatch directive's keywords
+// and key=value parameters into r, reporting every bad one.
+func parseParams(d directive, r *Rule, args []arg) error {
+	var errs ErrorList
+	fail := func(p Pos, format string, a ...any) {
+		errs.add(&Error{Pos: p, Msg: d.name + ": " + fmt.Sprintf(format, a...)})
+	}
+	var msg string
 	seen := make(map[string]bool) // parameters set so far
-	for _, a := range d.args[2:] {
+	for _, a := range args {
 		key, val, hasVal := strings.Cut(a.text, "=")
 		key = strings.ToLower(key)
 		if seen[key] {
@@ -132,24 +144,29 @@ func parsePass(d directive) (*Rule, error) {
 			if msg != "" {
 				fail(a.pos, "connectiontimeout=%s: %s", val, msg)
 			}
+		case isNoOp(key) && hasVal:
+			seen[key] = true
+			if msg := checkNoOp(key, val); msg != "" {
+				fail(a.pos, "%s=%s: %s", key, val, msg)
+			}
 		case isNotYet(key):
 			fail(a.pos, "parameter %q is not supported yet", key)
 		case key == "nocanon":
 			fail(a.pos, "nocanon takes no value")
-		case !hasVal && (key == "upgrade" || key == "timeout" || key == "connectiontimeout"):
+		case !hasVal && (key == "upgrade" || key == "timeout" || key == "connectiontimeout" || isNoOp(key)):
 			fail(a.pos, "parameter %q needs a value (%s=...)", key, key)
 		default:
-			if s := suggest(key, knownParams); s != "" {
+			if strings.HasPrefix(a.text, "#") {
+				fail(a.pos, "unexpected %q (a comment must be on a line of its own)", a.text)
+				return errs.err()
+			} else if s := suggest(key, knownParams); s != "" {
 				fail(a.pos, "unknown parameter %q (did you mean %q?)", key, s)
 			} else {
 				fail(a.pos, "unknown parameter %q", key)
 			}
 		}
 	}
-	if err := errs.err(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return errs.err()
 }
 
 // parseTarget checks a ProxyPass URL and returns it parsed, or a message.
@@ -189,6 +206,13 @@ func parseTarget(s string) (*url.URL, string) {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return nil, fmt.Sprintf("URL %q: invalid port %q", s, p)
 		}
+	}
+	// The host as written, which Go may have unescaped: a host is a
+	// name or an address, never %-encoded (url.Parse reads ws://%250 as
+	// host "%0", which prints as an invalid URL).
+	authority, _ := splitURL(s)
+	if msg := checkAuthority(authority); msg != "" {
+		return nil, fmt.Sprintf("URL %q: %s", s, msg)
 	}
 	return u, ""
 }
@@ -265,18 +289,57 @@ func leadingDigits(s string) string {
 
 // knownParams are the ProxyPass keywords and parameters Apache 2.4 knows,
 // for "did you mean" hints. The first four are the ones wsgate implements.
-var knownParams = append([]string{"upgrade", "timeout", "connectiontimeout", "nocanon"}, notYet...)
+var knownParams = append(append([]string{"upgrade", "timeout", "connectiontimeout", "nocanon"}, noOps...), notYet...)
+
+// noOps are Apache 2.4 parameters that are accepted, checked and ignored,
+// because ignoring them is what they mean for a tunnel that opens a new
+// backend connection for every request and relays bytes as they come:
+// they tune connection reuse (disablereuse, enablereuse, keepalive, ttl),
+// the retry of a failed plain worker (retry: Apache retries a plain
+// worker on every request anyway), and buffering (flushpackets,
+// iobuffersize, receivebuffersize).
+var noOps = []string{
+	"retry", "disablereuse", "enablereuse", "keepalive", "ttl",
+	"flushpackets", "iobuffersize", "receivebuffersize",
+}
+
+func isNoOp(key string) bool {
+	for _, k := range noOps {
+		if k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNoOp validates a no-op parameter's value as Apache does, so that a
+// file wsgate accepts is one Apache accepts.
+func checkNoOp(key, val string) string {
+	switch key {
+	case "disablereuse", "enablereuse", "keepalive":
+		if !strings.EqualFold(val, "on") && !strings.EqualFold(val, "off") {
+			return "must be On or Off"
+		}
+	case "flushpackets":
+		if !strings.EqualFold(val, "on") && !strings.EqualFold(val, "off") && !strings.EqualFold(val, "auto") {
+			return "must be On, Off or Auto"
+		}
+	default: // retry, ttl, iobuffersize, receivebuffersize: whole numbers
+		if val == "" || leadingDigits(val) != val || len(val) > 10 {
+			return "must be a whole number"
+		}
+	}
+	return ""
+}
 
 // notYet are Apache 2.4 ProxyPass parameters (and the keywords interpolate
 // and noquery) that wsgate does not implement yet. They are refused by
 // name, so that a configuration relying on one fails loudly instead of
 // behaving differently from Apache.
 var notYet = []string{
-	"retry", "disablereuse", "keepalive", "flushpackets", "ttl", "max", "smax",
-	"min", "acquire", "lbset", "loadfactor", "route", "redirect", "status",
-	"ping", "secret", "hostname", "enablereuse", "iobuffersize",
-	"receivebuffersize", "flusher", "mapping", "responsefieldsize",
-	"addressttl", "interpolate", "noquery",
+	"max", "smax", "min", "acquire", "lbset", "loadfactor", "route",
+	"redirect", "status", "ping", "secret", "hostname", "flusher", "mapping",
+	"responsefieldsize", "addressttl", "interpolate", "noquery",
 }
 
 func isNotYet(key string) bool {

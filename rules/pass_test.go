@@ -85,11 +85,11 @@ func TestParsePassColumns(t *testing.T) {
 }
 
 func TestParsePassErrorTypes(t *testing.T) {
-	_, err := ParsePass(Pos{File: "--pass", Line: 1}, "/a ws://h/ retry=1")
+	_, err := ParsePass(Pos{File: "--pass", Line: 1}, "/a ws://h/ max=1")
 	if _, ok := err.(*Error); !ok {
 		t.Errorf("one error: got %T; want *Error", err)
 	}
-	_, err = ParsePass(Pos{File: "--pass", Line: 1}, "/a ftp://h/ retry=1 x=2")
+	_, err = ParsePass(Pos{File: "--pass", Line: 1}, "/a ftp://h/ max=1 x=2")
 	list, ok := err.(ErrorList)
 	if !ok || len(list) != 3 {
 		t.Fatalf("three errors: got %T %v; want an ErrorList of 3", err, err)

@@ -1,6 +1,8 @@
-// Package rules turns ProxyPass-style mappings, given as flags or (later) as
-// a rules file in Apache's directive syntax, into a validated Table, and
-// matches requests against it the way Apache httpd 2.4's mod_proxy does.
+// Package rules turns Apache httpd 2.4 proxy directives, given as flags
+// (FromFlags, ParsePass, ParsePassMatch) or as a rules file (ParseFile,
+// LoadFile), into a validated Table, and matches requests against it the
+// way Apache's mod_proxy and mod_rewrite do (Table.Match). Table.Check
+// finds rules that are valid but probably wrong.
 //
 // The package is pure: text in, plain data out, standard library only. The
 // server, `wsgate check` and `wsgate route` all call the same Table.Match, so
@@ -10,6 +12,7 @@ package rules
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -55,14 +58,17 @@ type Rule struct {
 	Pos  Pos
 	Kind Kind
 	// Path is the URL-path prefix as written (ProxyPass), or the regular
-	// expression's source (ProxyPassMatch, RewriteRule).
+	// expression's source (ProxyPassMatch, RewriteRule), in Go's RE2
+	// syntax, compiled as Apache compiles it (see compileRegex).
 	Path string
 	// Exclude is true for `ProxyPass PATH !`: matching requests are not
 	// proxied (404 here, as Apache serves them locally).
 	Exclude bool
 	// Target is the backend URL (ws, wss, http or https); nil when Exclude.
-	// For Regex and Rewrite rules it may contain $N references, and its
-	// host is only known once they are substituted: see Match.
+	// For Regex and Rewrite rules it is a template: its Host and RawPath
+	// may contain $N (and, for Rewrite, %N and %{...}) references, and
+	// the host is only known once they are substituted: use Match.Host,
+	// never Target.Host, to dial.
 	Target *url.URL
 	// Upgrade is the upgrade= parameter as written ("" when absent). The
 	// default for ws:// and wss:// targets is WebSocket; http:// and
@@ -76,6 +82,38 @@ type Rule struct {
 	Timeout time.Duration
 	// ConnectTimeout is connectiontimeout=. Zero: not set.
 	ConnectTimeout time.Duration
+
+	// NoCase is a RewriteRule's [NC] flag: Path matches case-insensitively.
+	NoCase bool
+	// Conds are a RewriteRule's RewriteConds, in order.
+	Conds []*Cond
+
+	// re is Path compiled (Regex and Rewrite rules), as Apache compiles
+	// it: with DOTALL, "$" matching only at the end, and [NC] folded in.
+	re *regexp.Regexp
+}
+
+// Cond is one RewriteCond: TestString, expanded for the request, is
+// compared with Pattern.
+type Cond struct {
+	Pos Pos
+	// TestString is as written: literal text, %{HTTP:Name},
+	// %{REQUEST_URI}, $N (from the rule's pattern) and %N (from the last
+	// RewriteCond that matched).
+	TestString string
+	// Pattern is the CondPattern without its leading "!" and, when Equal,
+	// without its "=".
+	Pattern string
+	// Negate is a leading "!": the condition holds when Pattern does not
+	// match.
+	Negate bool
+	// Equal is "=string": TestString must equal Pattern (lexically)
+	// instead of containing a match of the regular expression Pattern.
+	Equal bool
+	// NoCase is [NC], OrNext is [OR] (ornext).
+	NoCase, OrNext bool
+
+	re *regexp.Regexp
 }
 
 // UpgradeTo decides whether a request whose Upgrade header is client may be

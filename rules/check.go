@@ -1,0 +1,158 @@
+package rules
+
+import (
+	"fmt"
+	"net/url"
+	"regexp/syntax"
+	"strings"
+	"time"
+)
+
+// Check returns warnings about rules that are valid but probably not what
+// the user meant, each located at the later of the rules involved, for
+// `wsgate check`:
+//
+//   - a ProxyPass that can never match because an earlier one (an
+//     exclusion included) matches every path it does;
+//   - a ProxyPass whose PATH and URL disagree about a trailing "/", which
+//     glues or doubles path segments (as in Apache);
+//   - rules whose targets would share an Apache worker, where Apache would
+//     apply another rule's upgrade=, timeout= or connectiontimeout=
+//     (APACHE.md "Workers"); wsgate applies each rule's own;
+//   - a ProxyPassMatch or RewriteRule pattern anchored on something other
+//     than "/", which no request path can match.
+//
+// The warnings of parsing (Table.Warnings) are not repeated here.
+func (t *Table) Check() []*Error {
+	var warns []*Error
+	warn := func(r *Rule, format string, a ...any) {
+		warns = append(warns, &Error{Pos: r.Pos, Msg: describe(r) + ": " + fmt.Sprintf(format, a...)})
+	}
+	type worker struct {
+		name string
+		rule *Rule
+	}
+	var workers []worker
+	for j, r := range t.Rules {
+		if r.Kind != Prefix {
+			if msg := cannotMatchSlash(r); msg != "" {
+				warn(r, "%s", msg)
+			}
+			continue
+		}
+		for _, e := range t.Rules[:j] {
+			if e.Kind != Prefix || aliasMatch(r.Path, e.Path) == 0 {
+				continue
+			}
+			if t.Legacy && !e.Exclude && (e.Target.Scheme == "ws" || e.Target.Scheme == "wss") {
+				continue // requests without Upgrade skip e and may reach r
+			}
+			verb := "matches"
+			if e.Exclude {
+				verb = "excludes"
+			}
+			warn(r, "can never match: the earlier %s at %s %s every path it matches (the first matching rule wins, as in Apache)",
+				describe(e), origin(e.Pos), verb)
+			break
+		}
+		if r.Exclude {
+			continue
+		}
+		tp := targetPath(r.Target)
+		switch {
+		case strings.HasSuffix(r.Path, "/") && tp == "":
+			warn(r, "%s has no path, so the rest of the request path is glued to its host name: %sx would fail with a 500, as in Apache (write %q)",
+				targetString(r.Target), r.Path, targetString(r.Target)+"/")
+		case strings.HasSuffix(r.Path, "/") && !strings.HasSuffix(tp, "/"):
+			warn(r, "PATH ends in \"/\" but URL does not, so segments are glued together: %sx goes to %sx, as in Apache (end both with \"/\" or neither)",
+				r.Path, tp)
+		case !strings.HasSuffix(r.Path, "/") && strings.HasSuffix(tp, "/"):
+			warn(r, "URL ends in \"/\" but PATH does not, so slashes are doubled: %s/x goes to %s/x, as in Apache (end both with \"/\" or neither)",
+				r.Path, tp)
+		}
+		name := workerName(r.Target)
+		var shared *worker
+		for i := range workers {
+			if w := &workers[i]; strings.HasPrefix(name, w.name) && (shared == nil || len(w.name) > len(shared.name)) {
+				shared = w
+			}
+		}
+		if shared != nil {
+			if d := paramDiff(r, shared.rule); d != "" {
+				warn(r, "Apache would reuse the worker %q of the %s at %s and ignore this rule's parameters (%s); wsgate applies this rule's own",
+					shared.name, describe(shared.rule), origin(shared.rule.Pos), d)
+			}
+			continue
+		}
+		for _, w := range workers {
+			if strings.HasPrefix(w.name, name) {
+				if d := paramDiff(r, w.rule); d != "" {
+					warn(r, "Apache would send the requests this rule maps under %q with the parameters of the %s at %s (%s); wsgate applies this rule's own",
+						w.name, describe(w.rule), origin(w.rule.Pos), d)
+				}
+			}
+		}
+		workers = append(workers, worker{name, r})
+	}
+	return warns
+}
+
+// describe names a rule by its directive and first argument.
+func describe(r *Rule) string {
+	return kindName(r.Kind) + " " + quoteArg(r.Path)
+}
+
+// workerName is the name Apache gives a target's worker: the URL with
+// scheme and host in lower case.
+func workerName(u *url.URL) string {
+	return u.Scheme + "://" + strings.ToLower(u.Host) + targetPath(u)
+}
+
+// paramDiff describes how r's worker parameters differ from w's, or "".
+func paramDiff(r, w *Rule) string {
+	var d []string
+	if !strings.EqualFold(r.Upgrade, w.Upgrade) {
+		d = append(d, fmt.Sprintf("upgrade: %s here, %s in Apache", orDefault(r.Upgrade), orDefault(w.Upgrade)))
+	}
+	if r.Timeout != w.Timeout {
+		d = append(d, fmt.Sprintf("timeout: %s here, %s in Apache", durOrDefault(r.Timeout), durOrDefault(w.Timeout)))
+	}
+	if r.ConnectTimeout != w.ConnectTimeout {
+		d = append(d, fmt.Sprintf("connectiontimeout: %s here, %s in Apache", durOrDefault(r.ConnectTimeout), durOrDefault(w.ConnectTimeout)))
+	}
+	return strings.Join(d, "; ")
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "the default"
+	}
+	return s
+}
+
+func durOrDefault(d time.Duration) string {
+	if d == 0 {
+		return "the default"
+	}
+	return formatDuration(d)
+}
+
+// cannotMatchSlash says why a Regex or Rewrite rule's pattern can match no
+// path starting with "/", or returns "". It only recognises the common
+// mistake of a pattern anchored on another literal, as in "^api/".
+func cannotMatchSlash(r *Rule) string {
+	re, err := syntax.Parse(r.Path, syntax.Perl|syntax.DotNL)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	first := re.Sub[1]
+	if first.Op != syntax.OpLiteral || len(first.Rune) == 0 || first.Rune[0] == '/' {
+		return ""
+	}
+	return fmt.Sprintf("can never match: request paths start with \"/\" and the pattern wants %q first (write \"^/%s\")",
+		string(first.Rune[0]), strings.TrimPrefix(r.Path, "^"))
+}

@@ -1,0 +1,137 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+)
+
+// directiveNames are the directives wsgate reads, by lower-case name.
+var directiveNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"Listen", "ProxyPass", "ProxyPassMatch", "ProxyWebsocketFallbackToProxyHttp",
+		"ProxyPreserveHost", "ProxyAddHeaders", "ProxyTimeout", "Timeout", "ProxyRequests",
+		"ProxySet", "RewriteEngine", "RewriteCond", "RewriteRule", "SSLEngine",
+		"SSLCertificateFile", "SSLCertificateKeyFile", "SSLProxyEngine", "SSLProxyVerify",
+		"SSLProxyCACertificateFile", "SSLProxyCheckPeerName", "BalancerMember",
+		"ProxyWebsocketIdleTimeout", "ProxyWebsocketAsync", "ProxyWebsocketAsyncDelay",
+	} {
+		m[strings.ToLower(n)] = n
+	}
+	return m
+}()
+
+// Reasons shared by several skipped directives.
+const (
+	noAccessControl = "wsgate does no access control: every request that matches a rule is proxied"
+	noLocalContent  = "wsgate serves no local content"
+	noHeaderEdits   = "wsgate does not edit headers yet"
+)
+
+// skippedDirectives are Apache directives that a pasted configuration
+// often holds and that wsgate reads past with a warning, with the reason
+// ("" for "not used by wsgate").
+var skippedDirectives = map[string]string{
+	"LoadModule": "wsgate has the modules it needs built in", "LoadFile": "",
+	"ServerName": "", "ServerAlias": "", "ServerAdmin": "", "ServerRoot": "",
+	"ServerTokens": "", "ServerSignature": "", "DocumentRoot": noLocalContent,
+	"ErrorLog": "wsgate logs to standard error", "CustomLog": "wsgate logs to standard error",
+	"TransferLog": "wsgate logs to standard error", "LogLevel": "use wsgate --verbose",
+	"LogFormat": "wsgate logs to standard error",
+	"Require":   noAccessControl, "Order": noAccessControl, "Allow": noAccessControl,
+	"Deny": noAccessControl, "Satisfy": noAccessControl, "AuthType": noAccessControl,
+	"AuthName": noAccessControl, "AuthUserFile": noAccessControl, "AuthGroupFile": noAccessControl,
+	"AuthBasicProvider": noAccessControl, "Options": "", "AllowOverride": "",
+	"Header": noHeaderEdits, "RequestHeader": noHeaderEdits,
+	"KeepAlive": "", "KeepAliveTimeout": "", "MaxKeepAliveRequests": "", "Protocols": "wsgate speaks HTTP/1.1",
+	"PidFile": "", "User": "", "Group": "", "Mutex": "", "DefaultRuntimeDir": "",
+	"HostnameLookups": "", "AccessFileName": "", "AddDefaultCharset": noLocalContent,
+	"DirectoryIndex": noLocalContent, "ErrorDocument": noLocalContent, "SetEnv": "",
+	"SetEnvIf": "", "SetEnvIfNoCase": "", "BrowserMatch": "", "UnsetEnv": "", "PassEnv": "",
+	"AddType": noLocalContent, "AddHandler": noLocalContent, "SetHandler": noLocalContent,
+	"TypesConfig": noLocalContent, "AddOutputFilterByType": "", "AddOutputFilter": "",
+	"StartServers": "", "MinSpareServers": "", "MaxSpareServers": "", "MinSpareThreads": "",
+	"MaxSpareThreads": "", "ThreadsPerChild": "", "ThreadLimit": "", "ServerLimit": "",
+	"MaxRequestWorkers": "", "MaxClients": "", "MaxConnectionsPerChild": "",
+	"MaxRequestsPerChild": "", "TraceEnable": "", "UseCanonicalName": "",
+	"EnableSendfile": "", "EnableMMAP": "", "FileETag": "", "LimitRequestBody": "",
+	"LimitRequestFields": "", "LimitRequestFieldSize": "", "LimitRequestLine": "",
+	"Alias": noLocalContent, "ScriptAlias": noLocalContent, "Redirect": noLocalContent,
+	"RedirectMatch": noLocalContent, "RedirectPermanent": noLocalContent, "RedirectTemp": noLocalContent,
+	"ProxyPassReverse":             "wsgate does not rewrite Location headers of backend responses yet",
+	"ProxyPassReverseCookieDomain": "wsgate does not rewrite cookies yet",
+	"ProxyPassReverseCookiePath":   "wsgate does not rewrite cookies yet",
+	"ProxyVia":                     "wsgate adds no Via header, as ProxyVia Off",
+	"ProxyErrorOverride":           "", "ProxyHTMLEnable": "", "ProxyHTMLURLMap": "",
+	"SSLProtocol": "", "SSLCipherSuite": "", "SSLHonorCipherOrder": "", "SSLCompression": "",
+	"SSLSessionTickets": "", "SSLCertificateChainFile": "put the chain in SSLCertificateFile",
+	"SSLCACertificateFile": "wsgate does not verify client certificates",
+	"SSLVerifyClient":      "wsgate does not verify client certificates",
+	"SSLVerifyDepth":       "", "SSLOptions": "", "SSLUseStapling": "", "SSLStaplingCache": "",
+	"SSLSessionCache": "", "SSLSessionCacheTimeout": "", "SSLRandomSeed": "",
+	"SSLPassPhraseDialog": "", "SSLProxyProtocol": "", "SSLProxyCipherSuite": "",
+	"SSLProxyVerifyDepth": "", "SSLProxyCheckPeerCN": "the peer name is checked by SSLProxyCheckPeerName",
+	"SSLProxyCheckPeerExpire": "expired certificates are always refused when verifying",
+	"H2Direct":                "", "H2Push": "", "RewriteOptions": "", "RewriteBase": "",
+	"HttpProtocolOptions": "", "ExpiresActive": "", "ExpiresDefault": "", "ExpiresByType": "",
+	"IndexOptions": noLocalContent, "AddIcon": noLocalContent, "DefaultType": "",
+	"ServerPath": "", "NameVirtualHost": "", "CoreDumpDirectory": "", "GracefulShutdownTimeout": "",
+	"ListenBackLog": "", "RequestReadTimeout": "", "RemoteIPHeader": "", "RemoteIPInternalProxy": "",
+}
+
+// refusedDirectives are Apache directives that would change what wsgate
+// does and that it does not implement yet: an error, never ignored.
+var refusedDirectives = map[string]string{
+	"Include":                 "including other files is not supported yet",
+	"IncludeOptional":         "including other files is not supported yet",
+	"AllowEncodedSlashes":     "not supported yet (wsgate behaves as AllowEncodedSlashes Off: %2F is a 404)",
+	"MergeSlashes":            "not supported yet (wsgate behaves as MergeSlashes On)",
+	"ProxyPassInherit":        "not supported yet",
+	"ProxyPassInterpolateEnv": "not supported yet",
+	"ProxyRemote":             "not supported yet",
+	"ProxyRemoteMatch":        "not supported yet",
+	"ProxyBlock":              "not supported yet",
+	"NoProxy":                 "not supported yet",
+	"ProxyDomain":             "not supported yet",
+	"ProxyMaxForwards":        "not supported yet",
+	"ProxyBadHeader":          "not supported yet",
+	"ProxyIOBufferSize":       "not supported yet",
+	"ProxyReceiveBufferSize":  "not supported yet",
+	"ProxySourceAddress":      "not supported yet",
+	"ProxyStatus":             "not supported yet",
+	"RewriteMap":              "not supported yet",
+	"ProxyHCExpr":             "health checks are not supported yet",
+	"ProxyHCTemplate":         "health checks are not supported yet",
+	"ProxyHCTPsize":           "health checks are not supported yet",
+	"ProxyFCGIBackendType":    "not supported (wsgate proxies HTTP and WebSocket only)",
+	"ProxyFCGISetEnvIf":       "not supported (wsgate proxies HTTP and WebSocket only)",
+	"ProxyExpressEnable":      "not supported yet",
+	"ProxyExpressDBMFile":     "not supported yet",
+}
+
+var (
+	skipped         = lowerKeys(skippedDirectives)
+	refused         = lowerKeys(refusedDirectives)
+	knownDirectives = func() []string {
+		var names []string
+		for _, n := range directiveNames {
+			names = append(names, n)
+		}
+		for n := range skippedDirectives {
+			names = append(names, n)
+		}
+		for n := range refusedDirectives {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return names
+	}()
+)
+
+func lowerKeys(m map[string]string) map[string]string {
+	l := make(map[string]string, len(m))
+	for k, v := range m {
+		l[strings.ToLower(k)] = v
+	}
+	return l
+}

@@ -1,0 +1,679 @@
+package rules
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Options tunes ParseFile and LoadFile. The zero value is the default.
+type Options struct {
+	// Strict turns every warning (a skipped directive, a <VirtualHost>,
+	// an inactive RewriteRule ...) into an error. Default: warnings are
+	// collected in Table.Warnings and the file is accepted.
+	Strict bool
+}
+
+// LoadFile reads the rules file at path and parses it with ParseFile.
+// Relative SSL*File paths are taken relative to the file's directory, as a
+// user who keeps certificates next to the rules expects (Apache would take
+// them relative to its ServerRoot, which wsgate does not have).
+func LoadFile(path string, opts Options) (*Table, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ParseFile(path, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	for _, f := range []*string{&t.TLS.CertFile, &t.TLS.KeyFile, &t.BackendTLS.CAFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
+	}
+	return t, nil
+}
+
+// ParseFile parses a rules file in Apache httpd's configuration syntax:
+// one directive a line, "#" comment lines, a "\" at the very end of a line
+// continuing it, case-insensitive directive names, quoted or bare
+// arguments, and <Section> ... </Section> containers. name is used in
+// positions ("wsgate.conf:12:11: ..."); SSL file paths are recorded as
+// written.
+//
+// The error is an *Error or an ErrorList of up to 10. Directives that
+// Apache knows but wsgate does not act on are skipped with a warning in
+// Table.Warnings (errors with Options.Strict); see docs/rules.md.
+func ParseFile(name string, src []byte, opts Options) (*Table, error) {
+	p := &parser{name: name, opts: opts, t: &Table{}}
+	p.parse(string(src))
+	p.finish()
+	if err := p.errs.err(); err != nil {
+		return nil, err
+	}
+	return p.t, nil
+}
+
+// section kinds: what a <Section> means for the lines inside it.
+const (
+	sectRead  = iota // <VirtualHost>, <IfModule>: read as server-wide
+	sectProxy        // <Proxy URL>: settings for backend URLs
+	sectSkip         // <Location> ...: skipped whole
+)
+
+type openSection struct {
+	name    string // as written, without "<"
+	pos     Pos
+	kind    int
+	section *Section // sectProxy
+}
+
+type parser struct {
+	name string
+	opts Options
+	t    *Table
+	errs ErrorList
+
+	stack []*openSection
+	conds []*Cond // RewriteConds waiting for their RewriteRule
+
+	rewriteOn bool
+	sslEngine *directive // SSLEngine On
+	cert, key string
+	certPos   Pos // of the first SSLCertificate(Key)File
+	listens   map[string]bool
+}
+
+func (p *parser) errorf(pos Pos, format string, a ...any) {
+	p.errs.add(&Error{Pos: pos, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (p *parser) warnf(pos Pos, format string, a ...any) {
+	e := &Error{Pos: pos, Msg: fmt.Sprintf(format, a...)}
+	if p.opts.Strict {
+		p.errs.add(e)
+		return
+	}
+	p.t.Warnings = append(p.t.Warnings, e)
+}
+
+// segment maps part of a logical line back to the physical line it came
+// from, for positions.
+type segment struct {
+	off       int // offset in the logical line
+	line, col int
+}
+
+// parse reads src one logical line at a time.
+func (p *parser) parse(src string) {
+	lines := strings.Split(src, "\n")
+	for i := 0; i < len(lines); i++ {
+		// A logical line: physical lines joined while one ends in a
+		// single "\" (ap_cfg_getline: "[^\\]\\[\r]\n" only), the
+		// backslash removed and nothing inserted.
+		var text strings.Builder
+		var segs []segment
+		for {
+			l := strings.TrimSuffix(lines[i], "\r")
+			col := 1
+			if text.Len() == 0 {
+				trimmed := strings.TrimLeft(l, " \t\v\f\r")
+				col += len(l) - len(trimmed)
+				l = trimmed
+			}
+			segs = append(segs, segment{off: text.Len(), line: i + 1, col: col})
+			if strings.HasSuffix(l, `\`) && !strings.HasSuffix(l, `\\`) && i+1 < len(lines) {
+				text.WriteString(l[:len(l)-1])
+				i++
+				continue
+			}
+			text.WriteString(l)
+			break
+		}
+		p.line(strings.TrimRight(text.String(), " \t\v\f\r"), segs)
+	}
+}
+
+// at maps an offset in a logical line to its position.
+func (p *parser) at(segs []segment, off int) Pos {
+	s := segs[0]
+	for _, x := range segs[1:] {
+		if x.off <= off {
+			s = x
+		}
+	}
+	return Pos{File: p.name, Line: s.line, Col: s.col + off - s.off}
+}
+
+// split is splitArgs on part of a logical line starting at off.
+func (p *parser) split(segs []segment, text string, off int) ([]arg, Pos, bool) {
+	return p.splitWith(splitArgs, segs, text, off)
+}
+
+// splitWith is split with another splitter.
+func (p *parser) splitWith(split func(Pos, string) ([]arg, Pos, *Error), segs []segment, text string, off int) ([]arg, Pos, bool) {
+	args, end, err := split(Pos{Line: 1, Col: off + 1}, text)
+	remap := func(q Pos) Pos { return p.at(segs, q.Col-1) }
+	if err != nil {
+		err.Pos = remap(err.Pos)
+		p.errs.add(err)
+		return nil, Pos{}, false
+	}
+	for i := range args {
+		args[i].pos = remap(args[i].pos)
+	}
+	return args, remap(end), true
+}
+
+func (p *parser) top() *openSection {
+	if len(p.stack) == 0 {
+		return nil
+	}
+	return p.stack[len(p.stack)-1]
+}
+
+func (p *parser) skipping() bool {
+	for _, s := range p.stack {
+		if s.kind == sectSkip {
+			return true
+		}
+	}
+	return false
+}
+
+// line handles one logical line, already trimmed.
+func (p *parser) line(text string, segs []segment) {
+	pos := p.at(segs, 0)
+	switch {
+	case text == "" || text[0] == '#':
+		return
+	case strings.HasPrefix(text, "</"):
+		name := strings.TrimSuffix(strings.TrimSpace(text[2:]), ">")
+		top := p.top()
+		switch {
+		case !strings.HasSuffix(text, ">"):
+			p.errorf(pos, "</%s: missing closing '>'", name)
+			return
+		case top == nil:
+			p.errorf(pos, "</%s> without matching <%s> section", name, name)
+			return
+		case !strings.EqualFold(name, top.name):
+			p.errorf(pos, "expected </%s> but saw </%s> (the section opened at line %d)", top.name, name, top.pos.Line)
+		}
+		p.stack = p.stack[:len(p.stack)-1]
+		if top.kind == sectProxy && top.section != nil && !p.skipping() {
+			p.t.Sections = append(p.t.Sections, top.section)
+		}
+		return
+	case text[0] == '<':
+		p.open(text, segs, pos)
+		return
+	}
+	if p.skipping() {
+		return
+	}
+	nameEnd := strings.IndexFunc(text, func(r rune) bool { return r < 0x80 && isSpace(byte(r)) })
+	if nameEnd < 0 {
+		nameEnd = len(text)
+	}
+	splitter := splitArgs
+	if n := strings.ToLower(text[:nameEnd]); n == "rewritecond" || n == "rewriterule" {
+		splitter = splitRewriteArgs // RAW_ARGS, read by mod_rewrite itself
+	}
+	args, end, ok := p.splitWith(splitter, segs, text[nameEnd:], nameEnd)
+	if !ok {
+		return
+	}
+	d := directive{pos: pos, name: text[:nameEnd], args: args, end: end}
+	if top := p.top(); top != nil && top.kind == sectProxy {
+		p.inProxy(d, top)
+		return
+	}
+	p.directive(d)
+}
+
+// open handles a "<Name args>" line.
+func (p *parser) open(text string, segs []segment, pos Pos) {
+	nameEnd := strings.IndexFunc(text, func(r rune) bool { return r == '>' || r < 0x80 && isSpace(byte(r)) })
+	if nameEnd < 0 {
+		nameEnd = len(text)
+	}
+	name := text[1:nameEnd]
+	parentSkip, parent := p.skipping(), p.top()
+	s := &openSection{name: name, pos: pos, kind: sectSkip}
+	p.stack = append(p.stack, s)
+	switch {
+	case parentSkip:
+		return // inside a skipped section: only nesting matters
+	case !strings.HasSuffix(text, ">"):
+		p.errorf(pos, "<%s> directive missing closing '>'", name)
+		return
+	case parent != nil && parent.kind == sectProxy:
+		p.errorf(pos, "<%s> cannot occur within a <Proxy> section", name)
+		return
+	}
+	args, _, ok := p.split(segs, text[nameEnd:len(text)-1], nameEnd)
+	if !ok {
+		return
+	}
+	lower := strings.ToLower(name)
+	switch lower {
+	case "virtualhost":
+		s.kind = sectRead
+		p.warnf(pos, "<VirtualHost %s>: virtual hosts are not supported yet; the directives inside apply to every listener",
+			strings.TrimSpace(text[nameEnd:len(text)-1]))
+	case "ifmodule":
+		s.kind = sectRead
+	case "proxy":
+		switch {
+		case len(args) != 1:
+			p.errorf(pos, "<Proxy> wants one URL: <Proxy \"ws://host/prefix/\">")
+		case args[0].text == "*":
+			p.warnf(pos, "<Proxy *>: forward-proxy access control is not used by wsgate; the section is skipped")
+		case args[0].text == "~":
+			p.errorf(args[0].pos, "<Proxy ~ REGEX> is not supported yet")
+		case p.sectionURL("<Proxy>", args[0]):
+			s.kind = sectProxy
+			s.section = &Section{Pos: pos, Prefix: args[0].text}
+		}
+	case "proxymatch":
+		p.errorf(pos, "<ProxyMatch> is not supported yet")
+	case "location", "locationmatch", "directory", "directorymatch", "files", "filesmatch":
+		p.warnf(pos, "<%s> sections are not supported yet; the section is skipped", name)
+	case "if", "elseif", "else", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection", "limit", "limitexcept", "macro":
+		p.errorf(pos, "<%s> sections are not supported yet", name)
+	default:
+		msg := fmt.Sprintf("unknown section <%s>", name)
+		if sg := suggestName(name, sectionNames); sg != "" {
+			msg += fmt.Sprintf(" (did you mean <%s>?)", sg)
+		}
+		p.errorf(pos, "%s", msg)
+	}
+}
+
+var sectionNames = []string{"VirtualHost", "IfModule", "Proxy", "ProxyMatch", "Location", "LocationMatch",
+	"Directory", "DirectoryMatch", "Files", "FilesMatch", "If", "ElseIf", "Else", "IfDefine", "IfVersion"}
+
+// suggestName is suggest over names with their own spelling.
+func suggestName(word string, names []string) string {
+	lower := make([]string, len(names))
+	for i, n := range names {
+		lower[i] = strings.ToLower(n)
+	}
+	if s := suggest(word, lower); s != "" {
+		return names[slices.Index(lower, s)]
+	}
+	return ""
+}
+
+// sectionURL checks the URL of a <Proxy> section or of ProxySet outside
+// one; what reports errors.
+func (p *parser) sectionURL(what string, a arg) bool {
+	u := a.text
+	authority, path := splitURL(u)
+	switch {
+	case strings.HasPrefix(strings.ToLower(u), "balancer:"):
+		p.errorf(a.pos, "%s %q: balancer:// is not supported yet", what, u)
+	case strings.ContainsAny(authority, "*?") || strings.ContainsAny(path, "*?["):
+		p.errorf(a.pos, "%s %q: wildcards are not supported yet", what, u)
+	default:
+		// Spaces may appear: the prefix is compared with the decoded URL.
+		_, msg := parseTemplate(strings.ReplaceAll(u, " ", "%20"), "")
+		if msg == "" {
+			return true
+		}
+		p.errorf(a.pos, "%s: %s", what, msg)
+	}
+	return false
+}
+
+// flag reads an On|Off argument.
+func (p *parser) flag(d directive) (on, ok bool) {
+	if len(d.args) != 1 {
+		p.errorf(d.pos, "%s: want On or Off", d.name)
+		return false, false
+	}
+	switch strings.ToLower(d.args[0].text) {
+	case "on":
+		return true, true
+	case "off":
+		return false, true
+	}
+	p.errorf(d.args[0].pos, "%s: want On or Off, not %q", d.name, d.args[0].text)
+	return false, false
+}
+
+// one checks that d has exactly one argument.
+func (p *parser) one(d directive, what string) (arg, bool) {
+	switch {
+	case len(d.args) == 0:
+		p.errorf(d.end, "%s: missing %s", d.name, what)
+		return arg{}, false
+	case len(d.args) > 1:
+		p.errorf(d.args[1].pos, "%s: unexpected %q (want one %s)", d.name, d.args[1].text, what)
+		return arg{}, false
+	}
+	return d.args[0], true
+}
+
+// directive handles a server-wide directive (top level, <VirtualHost>,
+// <IfModule>).
+func (p *parser) directive(d directive) {
+	lower := strings.ToLower(d.name)
+	if canon, ok := directiveNames[lower]; ok {
+		d.name = canon
+	}
+	switch lower {
+	case "listen":
+		p.listen(d)
+	case "proxypass":
+		if r, err := parsePass(d); err != nil {
+			p.errs.add(err)
+		} else {
+			p.t.Rules = append(p.t.Rules, r)
+		}
+	case "proxypassmatch":
+		if r, err := parsePassMatch(d); err != nil {
+			p.errs.add(err)
+		} else {
+			p.t.Rules = append(p.t.Rules, r)
+		}
+	case "proxywebsocketfallbacktoproxyhttp":
+		if on, ok := p.flag(d); ok {
+			p.t.Legacy = !on
+		}
+	case "proxypreservehost":
+		if on, ok := p.flag(d); ok {
+			p.t.PreserveHost = on
+		}
+	case "proxyaddheaders":
+		if on, ok := p.flag(d); ok {
+			p.t.NoAddHeaders = !on
+		}
+	case "proxytimeout":
+		if a, ok := p.one(d, "number of seconds"); ok {
+			v, msg := parseTimeout(a.text)
+			if msg != "" {
+				p.errorf(a.pos, "%s %s: %s", d.name, a.text, msg)
+			}
+			p.t.ProxyTimeout = v
+		}
+	case "timeout":
+		if a, ok := p.one(d, "duration"); ok {
+			v, msg := parseConnectTimeout(a.text)
+			if msg != "" {
+				p.errorf(a.pos, "%s %s: %s", d.name, a.text, msg)
+			}
+			p.t.Timeout = v
+		}
+	case "proxyrequests":
+		if on, ok := p.flag(d); ok && on {
+			p.errorf(d.args[0].pos, "ProxyRequests On: wsgate is a reverse proxy, not a forward proxy")
+		}
+	case "proxyset":
+		if len(d.args) == 0 || !strings.Contains(d.args[0].text, "://") {
+			p.errorf(d.pos, "ProxySet outside <Proxy> wants a URL first: ProxySet URL key=value ...")
+			return
+		}
+		if !p.sectionURL("ProxySet", d.args[0]) {
+			return
+		}
+		s := &Section{Pos: d.pos, Prefix: d.args[0].text}
+		d.args = d.args[1:]
+		p.proxySet(d, s)
+		p.t.Sections = append(p.t.Sections, s)
+	case "rewriteengine":
+		if on, ok := p.flag(d); ok {
+			p.rewriteOn = on
+		}
+	case "rewritecond":
+		if c, err := parseCond(d); err != nil {
+			p.errs.add(err)
+		} else {
+			p.conds = append(p.conds, c)
+		}
+	case "rewriterule":
+		conds := p.conds
+		p.conds = nil
+		if r, err := parseRewrite(d, conds); err != nil {
+			p.errs.add(err)
+		} else {
+			p.t.Rules = append(p.t.Rules, r)
+		}
+	case "sslengine":
+		if on, ok := p.flag(d); ok {
+			if on {
+				p.sslEngine = &d
+			} else {
+				p.sslEngine = nil
+			}
+		}
+	case "sslcertificatefile":
+		if a, ok := p.one(d, "file name"); ok {
+			p.cert = a.text
+			if p.certPos == (Pos{}) {
+				p.certPos = d.pos
+			}
+		}
+	case "sslcertificatekeyfile":
+		if a, ok := p.one(d, "file name"); ok {
+			p.key = a.text
+			if p.certPos == (Pos{}) {
+				p.certPos = d.pos
+			}
+		}
+	case "sslproxyengine":
+		if on, ok := p.flag(d); ok {
+			p.t.BackendTLS.Engine = on
+		}
+	case "sslproxyverify":
+		if a, ok := p.one(d, "level"); ok {
+			switch strings.ToLower(a.text) {
+			case "none":
+				p.t.BackendTLS.NoVerify = true
+			case "require":
+				p.t.BackendTLS.NoVerify = false
+			case "optional", "optional_no_ca":
+				p.errorf(a.pos, "SSLProxyVerify %s is not supported: a backend certificate is either verified (require) or not (none)", a.text)
+			default:
+				p.errorf(a.pos, "SSLProxyVerify: want none or require, not %q", a.text)
+			}
+		}
+	case "sslproxycacertificatefile":
+		if a, ok := p.one(d, "file name"); ok {
+			p.t.BackendTLS.CAFile = a.text
+		}
+	case "sslproxycheckpeername":
+		if on, ok := p.flag(d); ok {
+			p.t.BackendTLS.NoCheckPeerName = !on
+		}
+	case "balancermember":
+		p.errorf(d.pos, "BalancerMember: balancers are not supported yet")
+	case "proxywebsocketidletimeout", "proxywebsocketasync", "proxywebsocketasyncdelay":
+		p.errorf(d.pos, "%s: not an Apache 2.4 directive (it exists only in httpd trunk); use ProxyTimeout or timeout=", d.name)
+	default:
+		p.other(d)
+	}
+}
+
+// other handles a directive wsgate does not act on: skipped with a
+// warning when Apache knows it, refused otherwise.
+func (p *parser) other(d directive) {
+	lower := strings.ToLower(d.name)
+	if why, ok := skipped[lower]; ok {
+		if why == "" {
+			why = "not used by wsgate"
+		}
+		p.warnf(d.pos, "%s: skipped (%s)", d.name, why)
+		return
+	}
+	if why, ok := refused[lower]; ok {
+		p.errorf(d.pos, "%s: %s", d.name, why)
+		return
+	}
+	msg := fmt.Sprintf("%s: unknown directive", d.name)
+	if s := suggestName(d.name, knownDirectives); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	p.errorf(d.pos, "%s", msg)
+}
+
+// inProxy handles a directive inside <Proxy URL>.
+func (p *parser) inProxy(d directive, s *openSection) {
+	lower := strings.ToLower(d.name)
+	if canon, ok := directiveNames[lower]; ok {
+		d.name = canon
+	}
+	switch lower {
+	case "proxypreservehost":
+		if on, ok := p.flag(d); ok {
+			s.section.PreserveHost = &on
+		}
+	case "proxyaddheaders":
+		if on, ok := p.flag(d); ok {
+			s.section.AddHeaders = &on
+		}
+	case "proxyset":
+		p.proxySet(d, s.section)
+	case "balancermember":
+		p.errorf(d.pos, "BalancerMember: balancers are not supported yet")
+	default:
+		if _, ok := skipped[lower]; ok {
+			p.other(d)
+			return
+		}
+		if _, ok := directiveNames[lower]; ok {
+			p.errorf(d.pos, "%s cannot occur within a <Proxy> section", d.name)
+			return
+		}
+		p.other(d)
+	}
+}
+
+// proxySet reads ProxySet's parameters into a section.
+func (p *parser) proxySet(d directive, s *Section) {
+	var r Rule
+	var kept []arg
+	for _, a := range d.args {
+		key, _, _ := strings.Cut(a.text, "=")
+		switch strings.ToLower(key) {
+		case "upgrade", "nocanon":
+			p.errorf(a.pos, "ProxySet: %s in a <Proxy> section is not supported yet; give it on the ProxyPass line", strings.ToLower(key))
+		default:
+			kept = append(kept, a)
+		}
+	}
+	if err := parseParams(d, &r, kept); err != nil {
+		p.errs.add(err)
+	}
+	s.Timeout, s.ConnectTimeout = r.Timeout, r.ConnectTimeout
+}
+
+// listen reads Listen [ADDR:]PORT [protocol].
+func (p *parser) listen(d directive) {
+	if len(d.args) == 0 {
+		p.errorf(d.end, "Listen: missing [ADDRESS:]PORT")
+		return
+	}
+	if len(d.args) > 2 {
+		p.errorf(d.args[2].pos, "Listen: unexpected %q (want [ADDRESS:]PORT [protocol])", d.args[2].text)
+		return
+	}
+	if len(d.args) == 2 {
+		if pr := strings.ToLower(d.args[1].text); pr != "http" && pr != "https" {
+			p.errorf(d.args[1].pos, "Listen: protocol %q is not supported (want http or https)", d.args[1].text)
+			return
+		}
+	}
+	a := d.args[0]
+	addr := a.text
+	host, port := "127.0.0.1", addr
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && !strings.HasSuffix(addr, "]") {
+		host, port = addr[:i], addr[i+1:]
+		switch {
+		case host == "*":
+			host = ""
+		case strings.HasPrefix(host, "["):
+			if !strings.HasSuffix(host, "]") || checkAuthority(host) != "" {
+				p.errorf(a.pos, "Listen: invalid address %q", host)
+				return
+			}
+		case host == "" || checkAuthority(host) != "":
+			p.errorf(a.pos, "Listen: invalid address %q", host)
+			return
+		}
+	}
+	// Port 0 picks a free port, as with --listen (Apache refuses it);
+	// tests use it.
+	if msg := checkAuthority("h:" + port); port != "0" && (msg != "" || port == "") {
+		p.errorf(a.pos, "Listen: invalid port %q in %q", port, addr)
+		return
+	}
+	addr = host + ":" + port
+	if p.listens == nil {
+		p.listens = map[string]bool{}
+	}
+	if p.listens[addr] && port != "0" {
+		p.errorf(a.pos, "Listen: %s is already listened on", addr)
+		return
+	}
+	p.listens[addr] = true
+	p.t.Listen = append(p.t.Listen, Listen{Pos: d.pos, Addr: addr})
+}
+
+// finish checks what needs the whole file.
+func (p *parser) finish() {
+	for _, s := range slices.Backward(p.stack) {
+		p.errorf(s.pos, "<%s> was not closed", s.name)
+	}
+	for _, c := range p.conds {
+		p.warnf(c.Pos, "RewriteCond: no RewriteRule follows, so it applies to nothing (as in Apache)")
+		break
+	}
+	if !p.rewriteOn {
+		kept := p.t.Rules[:0]
+		warned := false
+		for _, r := range p.t.Rules {
+			if r.Kind != Rewrite {
+				kept = append(kept, r)
+				continue
+			}
+			if !warned {
+				p.warnf(r.Pos, "RewriteRule: inactive because RewriteEngine is not On (as in Apache); the RewriteRules are ignored")
+				warned = true
+			}
+		}
+		p.t.Rules = kept
+	}
+	switch {
+	case p.sslEngine != nil && (p.cert == "" || p.key == ""):
+		p.errorf(p.sslEngine.pos, "SSLEngine on needs SSLCertificateFile and SSLCertificateKeyFile")
+	case p.sslEngine != nil:
+		p.t.TLS = TLSFiles{Pos: p.sslEngine.pos, CertFile: p.cert, KeyFile: p.key}
+	case p.cert != "" || p.key != "":
+		p.warnf(p.certPos, "SSLCertificateFile, SSLCertificateKeyFile: ignored because SSLEngine is not on")
+	}
+	if !p.t.BackendTLS.Engine {
+		for _, r := range p.t.Rules {
+			if r.Target != nil && (r.Target.Scheme == "wss" || r.Target.Scheme == "https") {
+				p.warnf(r.Pos, "%s: %s:// target but SSLProxyEngine is not On: Apache would answer 500; wsgate connects with TLS anyway",
+					kindName(r.Kind), r.Target.Scheme)
+				break
+			}
+		}
+	}
+}
+
+func kindName(k Kind) string {
+	switch k {
+	case Regex:
+		return "ProxyPassMatch"
+	case Rewrite:
+		return "RewriteRule"
+	}
+	return "ProxyPass"
+}
