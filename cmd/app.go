@@ -112,6 +112,8 @@ func newApp(e *env) *cli.Command {
 		OnUsageError:   onUsageError,
 		Commands: []*cli.Command{
 			serveCommand(e),
+			checkCommand(e),
+			routeCommand(e),
 			echoCommand(e),
 			dialCommand(e),
 			versionCommand(e),

@@ -240,7 +240,7 @@ func TestServeLogLines(t *testing.T) {
 		t.Fatalf("serve exit %d; stderr %s", code, errb.String())
 	}
 	logs := errb.String()
-	for _, want := range []string{`"msg":"tunnel open"`, `"msg":"tunnel closed"`, `"path":"/x?y=1"`, `"backend":"ws://` + echoAddr + `/x?y=1"`, `"up":18,"down":12`} {
+	for _, want := range []string{`"msg":"tunnel open"`, `"msg":"tunnel closed"`, `"path":"/x?y=1"`, `"backend":"ws://` + echoAddr + `/x?y=1"`, `"up":18,"down":10`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lines lack %s:\n%s", want, logs)
 		}

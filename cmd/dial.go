@@ -3,11 +3,14 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -32,6 +35,8 @@ func dialCommand(e *env) *cli.Command {
 			&cli.DurationFlag{Name: "wait", Value: time.Second, Usage: "after the end of input, how long to wait for more messages before closing"},
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "extra handshake header 'Name: value' (repeatable)"},
 			&cli.StringSliceFlag{Name: "subprotocol", Usage: "subprotocol to offer (repeatable or comma-separated)"},
+			&cli.StringFlag{Name: "ca", TakesFile: true, Usage: "PEM file of CA certificates to trust for wss://, besides the system's"},
+			&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "do NOT verify the server's certificate (for serve --tls-self-signed)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error { return dial(ctx, e, cmd) },
 	}
@@ -50,8 +55,13 @@ func dial(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	client, err := dialClient(cmd.String("ca"), cmd.Bool("insecure-skip-verify"))
+	if err != nil {
+		return err
+	}
 	dctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
 	c, resp, err := websocket.Dial(dctx, target, &websocket.DialOptions{
+		HTTPClient:   client,
 		HTTPHeader:   header,
 		Host:         host,
 		Subprotocols: splitList(cmd.StringSlice("subprotocol")),
@@ -183,4 +193,26 @@ func parseHeaders(vals []string) (http.Header, string, error) {
 		h.Add(name, value)
 	}
 	return h, host, nil
+}
+
+// dialClient is the HTTP client for the handshake; nil is coder/websocket's
+// default (http.DefaultClient).
+func dialClient(caFile string, insecure bool) (*http.Client, error) {
+	if caFile == "" && !insecure {
+		return nil, nil
+	}
+	cfg := &tls.Config{InsecureSkipVerify: insecure}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usagef("--ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, usagef("--ca %s: no PEM certificate found", caFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}, nil
 }

@@ -3,11 +3,11 @@ package cmd
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -20,7 +20,19 @@ import (
 // shutdownGrace is how long a stop waits for requests in flight.
 const shutdownGrace = 5 * time.Second
 
+// defaultListen is loopback: a development tool must not open a port to
+// the network by surprise.
+const defaultListen = "127.0.0.1:8080"
+
 func serveCommand(e *env) *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: defaultListen,
+			Usage: "address to listen on (port 0 picks a free one); overrides the rules file's Listen lines"},
+		&cli.BoolFlag{Name: "demo", Usage: "serve a built-in echo backend behind the proxy"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format when not showing the live view: text or json"},
+		&cli.BoolFlag{Name: "no-live", Usage: "print log lines instead of the live view, even on a terminal"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more (debug level)"},
+	}
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the proxy",
@@ -29,32 +41,32 @@ func serveCommand(e *env) *cli.Command {
 			"   wsgate serve --pass '/chat/ ws://127.0.0.1:9001/' --pass '/api/ http://127.0.0.1:9002/'\n\n" +
 			"A lone backend URL means ProxyPass / URL:\n\n" +
 			"   wsgate serve ws://127.0.0.1:9001/\n\n" +
+			"--config reads the proxy part of an Apache configuration (see docs/rules.md):\n\n" +
+			"   wsgate serve --config wsgate.conf\n\n" +
 			"--demo starts a built-in echo backend behind the proxy, to try it at once.",
 		OnUsageError: onUsageError,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: "127.0.0.1:8080", Usage: "address to listen on (port 0 picks a free one)"},
-			&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"}, Usage: "a mapping, as ProxyPass's arguments: 'PATH URL [key=value ...]' or 'PATH !' (repeatable)"},
-			&cli.BoolFlag{Name: "demo", Usage: "serve a built-in echo backend behind the proxy"},
-			&cli.StringFlag{Name: "backend-ca", Usage: "PEM file of CA certificates trusted for wss:// and https:// backends, besides the system's", TakesFile: true},
-			&cli.BoolFlag{Name: "backend-insecure-skip-verify", Usage: "do NOT verify backend TLS certificates (anyone on the path can read the traffic)"},
-			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format when not showing the live view: text or json"},
-			&cli.BoolFlag{Name: "no-live", Usage: "print log lines instead of the live view, even on a terminal"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more (debug level)"},
-		},
-		Action: func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
+		Flags:        slices.Concat(flags, ruleFlags(), tlsFlags()),
+		Action:       func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
 }
 
 func serve(ctx context.Context, e *env, cmd *cli.Command) error {
-	table, err := tableFromFlags(cmd)
-	if err != nil {
-		return err
-	}
 	format := cmd.String("log-format")
 	if format != "text" && format != "json" {
 		return usagef("--log-format %q: want text or json", format)
 	}
-	backendTLS, err := backendTLSConfig(cmd.String("backend-ca"), cmd.Bool("backend-insecure-skip-verify"))
+	table, err := loadTable(cmd, e.stderr)
+	if err != nil {
+		return err
+	}
+	if err := addBackendArg(cmd, table); err != nil {
+		return err
+	}
+	backendTLS, err := backendTLSConfig(cmd, table.BackendTLS)
+	if err != nil {
+		return err
+	}
+	frontTLS, tlsNote, err := listenerTLS(cmd, table.TLS)
 	if err != nil {
 		return err
 	}
@@ -82,27 +94,35 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	if len(table.Rules) == 0 {
 		return usagef("nothing to proxy: give a backend URL (wsgate serve ws://127.0.0.1:9001/), " +
-			"one or more --pass 'PATH URL', or --demo to try the built-in echo backend")
+			"one or more --pass 'PATH URL', a --config file, or --demo to try the built-in echo backend")
 	}
 
-	ln, err := net.Listen("tcp", cmd.String("listen"))
+	lns, err := listen(cmd, table, frontTLS)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	srv := tunnel.New(tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS})
-	addr := ln.Addr().String()
-	fmt.Fprintf(e.stdout, "wsgate: listening on %s\n", addr)
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		fmt.Fprintf(e.stdout, "wsgate: listening on %s\n", ln.Addr())
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	if tlsNote != "" {
+		fmt.Fprintln(e.stdout, tlsNote)
+	}
 	if demoURL != "" {
+		addr, scheme := lns[0].Addr().String(), "ws"
+		if frontTLS != nil {
+			scheme = "wss"
+		}
 		fmt.Fprintf(e.stdout, "wsgate: demo echo backend on %s\n", demoURL)
-		fmt.Fprintf(e.stdout, "  connect:  wsgate dial ws://%s/   (or: go run . dial ws://%s/)\n", addr, addr)
-		fmt.Fprintf(e.stdout, "  or open http://%s/ in a browser\n", addr)
+		fmt.Fprintf(e.stdout, "  connect:  wsgate dial %s://%s/   (or: go run . dial %s://%s/)\n", scheme, addr, scheme, addr)
+		fmt.Fprintf(e.stdout, "  or open %s://%s/ in a browser\n", map[string]string{"ws": "http", "wss": "https"}[scheme], addr)
 	}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	start := time.Now()
 	if live {
-		v := &view{out: e.stdout, addr: addr, version: e.info.Version, start: start, events: events, color: e.getenv("NO_COLOR") == ""}
+		v := &view{out: e.stdout, addr: lns[0].Addr().String(), version: e.info.Version, start: start, events: events, color: e.getenv("NO_COLOR") == ""}
 		v.run(ctx, srv.Snapshot)
 	}
 	select {
@@ -119,46 +139,49 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	return nil
 }
 
-// tableFromFlags reads --pass values and the optional lone backend URL.
-func tableFromFlags(cmd *cli.Command) (*rules.Table, error) {
-	table, err := rules.FromFlags(cmd.StringSlice("pass"))
-	if err != nil {
-		return nil, err
-	}
+// addBackendArg turns a lone BACKEND-URL argument into ProxyPass / URL,
+// after the other rules.
+func addBackendArg(cmd *cli.Command, table *rules.Table) error {
 	switch cmd.NArg() {
 	case 0:
+		return nil
 	case 1:
 		r, err := rules.ParsePass(rules.Pos{File: "backend URL"}, "/ "+cmd.Args().First())
 		if err != nil {
-			return nil, err
+			return err
 		}
 		table.Rules = append(table.Rules, r)
-	default:
-		return nil, usagef("serve takes at most one backend URL, got %d; use --pass 'PATH URL' for more", cmd.NArg())
+		return nil
 	}
-	return table, nil
+	return usagef("serve takes at most one backend URL, got %d; use --pass 'PATH URL' for more", cmd.NArg())
 }
 
-func backendTLSConfig(caFile string, insecure bool) (*tls.Config, error) {
-	if caFile == "" && !insecure {
-		return nil, nil
+// listen opens the listeners: --listen when given, else the rules file's
+// Listen lines, else the loopback default. All or none: a port in use
+// closes the ones already open.
+func listen(cmd *cli.Command, table *rules.Table, cfg *tls.Config) ([]net.Listener, error) {
+	addrs := []string{cmd.String("listen")}
+	if !cmd.IsSet("listen") && len(table.Listen) > 0 {
+		addrs = addrs[:0]
+		for _, l := range table.Listen {
+			addrs = append(addrs, l.Addr)
+		}
 	}
-	cfg := &tls.Config{InsecureSkipVerify: insecure}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+	var lns []net.Listener
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
 		if err != nil {
-			return nil, usagef("--backend-ca: %w", err)
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen: %w", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
+		if cfg != nil {
+			ln = tls.NewListener(ln, cfg)
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usagef("--backend-ca %s: no PEM certificate found", caFile)
-		}
-		cfg.RootCAs = pool
+		lns = append(lns, ln)
 	}
-	return cfg, nil
+	return lns, nil
 }
 
 // startEcho runs the built-in echo backend on a free loopback port, quietly:
@@ -181,3 +204,5 @@ func summary(s tunnel.Snapshot, up time.Duration) string {
 	return fmt.Sprintf("wsgate: stopped after %s: tunnels %d, failed %d, plain HTTP requests %d, bytes %s up, %s down",
 		up.Round(time.Second), s.Total, s.Failed, s.Requests, formatBytes(s.Up), formatBytes(s.Down))
 }
+
+var errNoRoute = errors.New("no route")

@@ -1,0 +1,90 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/wsgate/wsgate/rules"
+)
+
+// ruleFlags are the flags that make a routing table. serve, check and route
+// share them, so that check and route test exactly what serve would run.
+func ruleFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, TakesFile: true,
+			Usage: "rules file in Apache's directive syntax (ProxyPass, ProxyPassMatch, RewriteRule [P], Listen, ...)"},
+		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"},
+			Usage: "a mapping, as ProxyPass's arguments: 'PATH URL [key=value ...]' or 'PATH !' (repeatable; before the file's rules)"},
+		&cli.StringSliceFlag{Name: "pass-match",
+			Usage: "a mapping, as ProxyPassMatch's arguments: 'REGEX URL [key=value ...]' (repeatable; after --pass, before the file's rules)"},
+		&cli.BoolFlag{Name: "strict", Usage: "treat warnings about the rules file (skipped directives) as errors"},
+		&cli.DurationFlag{Name: "timeout",
+			Usage: "Apache's Timeout: with timeout= or ProxyTimeout it sets the tunnels' idle timeout (max of both); unset: no idle timeout"},
+	}
+}
+
+// loadTable builds the routing table from the flags and the rules file:
+// --pass rules first, then --pass-match, then the file's, as if the flags
+// were lines at the top of the file. Warnings go to w.
+func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
+	var errs rules.ErrorList
+	table := &rules.Table{}
+	if path := cmd.String("config"); path != "" {
+		t, err := rules.LoadFile(path, rules.Options{Strict: cmd.Bool("strict")})
+		var list rules.ErrorList
+		var one *rules.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &list), errors.As(err, &one):
+			return nil, err
+		default:
+			return nil, usagef("--config: %w", err) // unreadable: still the user's input
+		}
+		table = t
+	}
+	flagTable, err := rules.FromFlags(cmd.StringSlice("pass"))
+	if err != nil {
+		errs = appendErrors(errs, err)
+	}
+	var flagRules []*rules.Rule
+	if flagTable != nil {
+		flagRules = flagTable.Rules
+	}
+	for i, v := range cmd.StringSlice("pass-match") {
+		r, err := rules.ParsePassMatch(rules.Pos{File: "--pass-match", Line: i + 1}, v)
+		if err != nil {
+			errs = appendErrors(errs, err)
+			continue
+		}
+		flagRules = append(flagRules, r)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	table.Rules = append(flagRules, table.Rules...)
+	if d := cmd.Duration("timeout"); d > 0 {
+		table.Timeout = d
+	}
+	printWarnings(w, table.Warnings)
+	return table, nil
+}
+
+// appendErrors flattens rules errors into one list.
+func appendErrors(list rules.ErrorList, err error) rules.ErrorList {
+	switch err := err.(type) {
+	case rules.ErrorList:
+		return append(list, err...)
+	case *rules.Error:
+		return append(list, err)
+	}
+	return append(list, &rules.Error{Msg: err.Error()})
+}
+
+func printWarnings(w io.Writer, warnings []*rules.Error) {
+	for _, wa := range warnings {
+		fmt.Fprintf(w, "%s: warning: %s\n", wa.Pos, wa.Msg)
+	}
+}
