@@ -2,29 +2,61 @@ package tunnel
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"testing"
-	"time"
 )
+
+// frames64K is about 64 KiB of whole masked binary frames of the given
+// payload size, so that it can be sent again and again.
+func frames64K(size int) []byte {
+	var b bytes.Buffer
+	payload := make([]byte, size)
+	for b.Len() < 64<<10 {
+		b.Write(frame(true, false, OpBinary, []byte{1, 2, 3, 4}, payload))
+	}
+	return b.Bytes()
+}
 
 // BenchmarkRelay measures bytes through one tunnel: 64 KiB written by the
 // client, echoed by a raw backend, read back. allocs/op counts every
 // goroutine's allocations, so 0 means the relay allocates nothing per read.
+// "frames=N" relays WebSocket frames of N payload bytes, read by the frame
+// reader on both hops; "raw" tunnels upgrade=foo, whose bytes are not
+// parsed: the difference is what the frame-aware statistics cost.
 func BenchmarkRelay(b *testing.B) {
-	t := b
-	backend := rawBackend(t, func(c net.Conn, br *bufio.Reader, r *http.Request) {
-		io.WriteString(c, switchHead("websocket", acceptKey(r.Header.Get("Sec-WebSocket-Key"))))
+	for _, bc := range []struct {
+		name  string
+		proto string
+		data  []byte
+	}{
+		{"raw", "foo", frames64K(64 << 10)},
+		{"frames=64KiB", "websocket", frames64K(64 << 10)},
+		{"frames=1KiB", "websocket", frames64K(1 << 10)},
+		{"frames=64B", "websocket", frames64K(64)},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchRelay(b, bc.proto, bc.data) })
+	}
+}
+
+func benchRelay(b *testing.B, proto string, msg []byte) {
+	backend := rawBackend(b, func(c net.Conn, br *bufio.Reader, r *http.Request) {
+		io.WriteString(c, switchHead(proto, acceptKey(r.Header.Get("Sec-WebSocket-Key"))))
 		io.Copy(c, br)
 	})
-	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
-	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
-	if resp.StatusCode != 101 {
-		b.Fatalf("status = %d", resp.StatusCode)
+	proxy, srv := startProxy(b, "/ ws://"+backend+"/ upgrade="+proto)
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		b.Fatal(err)
 	}
-	c.SetDeadline(time.Time{})
-	msg := make([]byte, 64<<10)
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: %s\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n\r\n", proto, testKey)
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		b.Fatalf("handshake: %v %v", resp, err)
+	}
 	got := make([]byte, len(msg))
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
@@ -42,6 +74,28 @@ func BenchmarkRelay(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	if s := srv.Snapshot(); proto == "websocket" && (s.Tunnels[0].Up.Raw || s.Tunnels[0].Down.Raw) {
+		b.Fatal("the frame reader gave up on valid frames")
+	}
 	c.Close()
-	waitOpen(t, srv, 0)
+	waitOpen(b, srv, 0)
+}
+
+// BenchmarkFrameReader is the parser alone: 64 KiB of frames per op.
+func BenchmarkFrameReader(b *testing.B) {
+	for _, size := range []int{64 << 10, 1 << 10, 64} {
+		b.Run(fmt.Sprintf("frames=%d", size), func(b *testing.B) {
+			data := frames64K(size)
+			t := &Tunnel{}
+			t.watch(true, nil, 0)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				t.frames[Up].feed(data)
+			}
+			if t.flows[Up].raw.Load() {
+				b.Fatal("the reader gave up on valid frames")
+			}
+		})
+	}
 }

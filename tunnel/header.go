@@ -135,3 +135,24 @@ func writeHeader(w io.StringWriter, h http.Header) {
 }
 
 var crlfToSpace = strings.NewReplacer("\r", " ", "\n", " ")
+
+// stripDeflate removes permessage-deflate (and its pre-standard forms) from
+// the extensions a client offers, so that the backend answers uncompressed
+// and a trace can read the payloads.
+func stripDeflate(h http.Header) {
+	var keep []string
+	for _, v := range h.Values("Sec-WebSocket-Extensions") {
+		for _, offer := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(offer, ";")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "permessage-deflate", "x-webkit-deflate-frame", "":
+				continue
+			}
+			keep = append(keep, strings.TrimSpace(offer))
+		}
+	}
+	h.Del("Sec-WebSocket-Extensions")
+	if len(keep) > 0 {
+		h.Set("Sec-WebSocket-Extensions", strings.Join(keep, ", "))
+	}
+}

@@ -43,16 +43,20 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBufSize); retur
 // errIdle ends a tunnel that saw no byte either way for its idle timeout.
 var errIdle = errors.New("idle timeout")
 
-// Tunnel is one upgraded connection pair. Its byte counters are atomics read
-// by Snapshot while the copy loops run.
+// Tunnel is one upgraded connection pair. Its counters are atomics read by
+// Snapshot while the copy loops run.
 type Tunnel struct {
 	ID      uint64
 	Client  string // client address
 	Path    string // request target as the client sent it
 	Backend string // backend URL
+	Route   string // the rule that matched, for per-route totals
 	Start   time.Time
 
-	bytes [2]atomic.Int64 // indexed by Direction
+	flows      [2]flow        // indexed by Direction
+	frames     [2]frameReader // indexed by Direction
+	closeFirst atomic.Int32   // 1 + the Direction that sent the first close frame
+	onMessage  func(Message)
 
 	client, backend net.Conn
 	idle            time.Duration
@@ -156,16 +160,47 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, buf []byte) error {
 	}
 }
 
+// watch prepares the frame readers. websocket is false for a protocol
+// upgraded with upgrade=NAME: its bytes are relayed uncounted from the start.
+func (t *Tunnel) watch(websocket bool, onMessage func(Message), traceBytes int) {
+	t.onMessage = onMessage
+	for d := range t.frames {
+		r := &t.frames[d]
+		r.t, r.dir, r.f = t, Direction(d), &t.flows[d]
+		if onMessage != nil {
+			r.traceMax = traceBytes
+			r.capture = make([]byte, 0, traceBytes)
+		}
+		if !websocket {
+			r.goRaw()
+			r.feed(nil)
+		}
+	}
+}
+
 func (t *Tunnel) write(d Direction, dst net.Conn, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
 	n, err := dst.Write(p)
-	t.bytes[d].Add(int64(n))
+	t.flows[d].bytes.Add(int64(n))
+	t.frames[d].feed(p[:n])
 	if t.idle > 0 {
 		t.lastActive.Store(time.Now().UnixNano())
 	}
 	return err
+}
+
+// info describes the tunnel as it is now.
+func (t *Tunnel) info() TunnelInfo {
+	ti := TunnelInfo{
+		ID: t.ID, Client: t.Client, Path: t.Path, Backend: t.Backend, Route: t.Route,
+		Start: t.Start, Up: t.flows[Up].snapshot(), Down: t.flows[Down].snapshot(),
+	}
+	if d := t.closeFirst.Load(); d != 0 {
+		ti.CloseFirst = Direction(d - 1).Side()
+	}
+	return ti
 }
 
 // stop ends the tunnel from the proxy's side (shutdown).

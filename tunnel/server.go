@@ -46,12 +46,29 @@ type Config struct {
 	// ResponseTimeout bounds the wait for the backend's answer when the
 	// rule sets no timeout=. Zero: 60 s, as Apache. Expiry answers 502.
 	ResponseTimeout time.Duration
+
+	// OnMessage, when set, is called for every WebSocket message and
+	// control frame that passes a tunnel, from that tunnel's relay
+	// goroutine: it must be quick and must not keep Payload. Nil: messages
+	// are counted, never copied.
+	OnMessage func(Message)
+	// TraceBytes is how much of each payload a Message carries. Zero: 256.
+	TraceBytes int
+	// OnTunnel, when set, is called when a tunnel opens and when it closes.
+	OnTunnel func(TunnelEvent)
+	// StripCompression removes permessage-deflate from the extensions a
+	// client offers, so that traced payloads are readable.
+	StripCompression bool
+	// Wrap, when set, wraps the server's handler on every listener: a
+	// status page, say, that answers some paths itself.
+	Wrap func(http.Handler) http.Handler
 }
 
 // Server is the proxy: an http.Handler that upgrades matched requests into
 // tunnels and proxies the others as plain HTTP.
 type Server struct {
 	cfg        Config
+	traceBytes int
 	log        *slog.Logger
 	serverName string
 	table      atomic.Pointer[rules.Table]
@@ -78,6 +95,7 @@ func New(cfg Config) *Server {
 	if s.cfg.ResponseTimeout <= 0 {
 		s.cfg.ResponseTimeout = apacheTimeout
 	}
+	s.traceBytes = cmp.Or(max(cfg.TraceBytes, 0), 256)
 	s.table.Store(cfg.Table)
 	s.proxy = s.newReverseProxy()
 	return s
@@ -89,8 +107,12 @@ func (s *Server) SetTable(t *rules.Table) { s.table.Store(t) }
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // Shutdown, like a clean stop should.
 func (s *Server) Serve(ln net.Listener) error {
+	var h http.Handler = s
+	if s.cfg.Wrap != nil {
+		h = s.cfg.Wrap(s)
+	}
 	hs := &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: apacheTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}

@@ -158,7 +158,7 @@ func TestEchoThroughTunnel(t *testing.T) {
 	if snap.Open != 1 || snap.Total != 1 || len(snap.Tunnels) != 1 {
 		t.Fatalf("Snapshot = %d open, %d total; want 1, 1", snap.Open, snap.Total)
 	}
-	if tun := snap.Tunnels[0]; tun.Up < 1<<20 || tun.Down < 1<<20 || tun.Path != "/ws/room" {
+	if tun := snap.Tunnels[0]; tun.Up.Bytes < 1<<20 || tun.Down.Bytes < 1<<20 || tun.Path != "/ws/room" {
 		t.Errorf("tunnel = %+v; want path /ws/room and over 1 MiB each way", tun)
 	}
 	c.Close(websocket.StatusNormalClosure, "")

@@ -68,40 +68,76 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		Client:  r.RemoteAddr,
 		Path:    r.RequestURI,
 		Backend: m.URL(),
+		Route:   routeName(m.Rule),
 		Start:   time.Now(),
 		backend: backend,
 		idle:    m.IdleTimeout,
 	}
+	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
 	if !s.reg.add(t) {
 		s.fail(w, r, errShuttingDown)
 		return
 	}
-	defer s.reg.remove(t)
+	res := result{closedBy: "client"}
+	defer func() { s.finish(t, res) }()
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("hijack client connection: %w", err))
+		res.err = fmt.Errorf("hijack client connection: %w", err)
+		s.fail(w, r, res.err)
 		return
 	}
 	t.client = client
 	tunnelled = true
-	writeSwitch(brw.Writer, resp)
-	if err := brw.Writer.Flush(); err != nil {
+	sent := writeSwitch(brw.Writer, resp)
+	if res.err = brw.Writer.Flush(); res.err != nil {
 		t.closeBoth()
-		s.log.Info("client gone before the 101", "client", r.RemoteAddr, "error", err.Error())
 		return
 	}
 
 	s.log.Info("tunnel open", "id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "upgrade", proto)
-	res := t.run(buffered(brw.Reader), buffered(br))
-	attrs := []any{
-		"id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "status", resp.StatusCode,
-		"duration", time.Since(t.Start).Round(time.Millisecond).String(),
-		"up", t.bytes[Up].Load(), "down", t.bytes[Down].Load(), "closed_by", res.closedBy,
+	if s.cfg.OnTunnel != nil {
+		s.cfg.OnTunnel(TunnelEvent{
+			Info: t.info(), Method: r.Method, URL: clientURL(r), Proto: r.Proto,
+			RequestHeader: r.Header.Clone(), Status: resp.StatusCode, ResponseHeader: sent,
+		})
 	}
+	res = t.run(buffered(brw.Reader), buffered(br))
+}
+
+// routeName names the rule of a tunnel in per-route totals.
+func routeName(r *rules.Rule) string { return r.Pos.String() + " " + r.Path }
+
+// clientURL is the URL the client asked for, as a browser would show it.
+func clientURL(r *http.Request) string {
+	scheme := "ws"
+	if r.TLS != nil {
+		scheme = "wss"
+	}
+	return scheme + "://" + r.Host + r.RequestURI
+}
+
+// finish records a tunnel that ended, logs its close line and reports it.
+func (s *Server) finish(t *Tunnel, res result) {
+	ti := t.info()
+	ti.End, ti.ClosedBy = time.Now(), res.closedBy
 	if res.err != nil && !errors.Is(res.err, errIdle) && res.closedBy != "proxy" {
-		attrs = append(attrs, "error", res.err.Error())
+		ti.Error = res.err.Error()
+	}
+	s.reg.remove(ti, t)
+	attrs := []any{
+		"id", ti.ID, "client", ti.Client, "path", ti.Path, "backend", ti.Backend, "route", ti.Route,
+		"status", http.StatusSwitchingProtocols, "duration", ti.End.Sub(ti.Start).Round(time.Millisecond).String(),
+		"up", ti.Up.Bytes, "down", ti.Down.Bytes, "up_messages", ti.Up.Messages, "down_messages", ti.Down.Messages,
+		"client_close", ti.Up.CloseCode, "backend_close", ti.Down.CloseCode, "close_first", ti.CloseFirst,
+		"closed_by", ti.ClosedBy,
+	}
+	if ti.Error != "" {
+		attrs = append(attrs, "error", ti.Error)
 	}
 	s.log.Info("tunnel closed", attrs...)
+	if s.cfg.OnTunnel != nil && t.client != nil {
+		s.cfg.OnTunnel(TunnelEvent{Closed: true, Info: ti})
+	}
 }
 
 // upgradeRequest is the request sent to the backend, built from the inbound
@@ -111,6 +147,9 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string) ([
 		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
 	}
 	h := outboundHeader(r, m, s.serverName)
+	if s.cfg.StripCompression {
+		stripDeflate(h)
+	}
 	h.Set("Connection", "Upgrade")
 	h.Set("Upgrade", proto)
 	var body []byte
@@ -152,8 +191,9 @@ func checkSwitch(resp *http.Response, proto, key string) error {
 }
 
 // writeSwitch writes the 101 to the client: the backend's headers less the
-// hop-by-hop ones, then Upgrade and Connection as Apache sends them.
-func writeSwitch(w *bufio.Writer, resp *http.Response) {
+// hop-by-hop ones, then Upgrade and Connection as Apache sends them. It
+// returns the header it wrote.
+func writeSwitch(w *bufio.Writer, resp *http.Response) http.Header {
 	h := resp.Header.Clone()
 	upgrade := headerValue(h, "Upgrade")
 	removeHopByHop(h)
@@ -162,6 +202,7 @@ func writeSwitch(w *bufio.Writer, resp *http.Response) {
 	w.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	writeHeader(w, h)
 	w.WriteString("\r\n")
+	return h
 }
 
 // relayRefusal passes a backend's non-101 answer to the client as an
