@@ -11,7 +11,7 @@ import (
 // direction is the only writer; Snapshot reads the atomics concurrently.
 type flow struct {
 	bytes, frames, messages, compressed, pings, pongs atomic.Int64
-	raw                                                atomic.Bool
+	raw                                               atomic.Bool
 
 	mu          sync.Mutex // guards the close fields, written once
 	closeCode   int
