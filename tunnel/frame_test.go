@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -227,4 +228,48 @@ func TestStripCompression(t *testing.T) {
 			t.Errorf("offered %q: backend would get %q; want %q", tc.offered, got, tc.want)
 		}
 	}
+}
+
+func TestCompressedMessagesCounted(t *testing.T) {
+	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionContextTakeover})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, p, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if c.Write(r.Context(), typ, p) != nil {
+				return
+			}
+		}
+	}))
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	ctx := testContext(t)
+	c, _, err := websocket.Dial(ctx, "ws://"+proxy+"/", &websocket.DialOptions{
+		CompressionMode: websocket.CompressionContextTakeover, CompressionThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	msg := strings.Repeat("compress me ", 100)
+	for range 2 {
+		if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || string(got) != msg {
+			t.Fatalf("echo = %d bytes, %v", len(got), err)
+		}
+	}
+	ti := srv.Snapshot().Tunnels[0]
+	if ti.Up.Messages != 2 || ti.Up.Compressed != 2 || ti.Down.Compressed != 2 || ti.Up.Raw {
+		t.Errorf("flows = up %+v, down %+v; want 2 compressed messages each way", ti.Up, ti.Down)
+	}
+	if ti.Up.Bytes >= int64(2*len(msg)) {
+		t.Errorf("%d bytes went up for 2 messages of %d: they were not compressed on the wire", ti.Up.Bytes, len(msg))
+	}
+	c.Close(websocket.StatusNormalClosure, "")
 }
