@@ -76,8 +76,9 @@ type Server struct {
 	proxy      *httputil.ReverseProxy
 	transport  *http.Transport
 
-	mu      sync.Mutex
-	servers []*http.Server
+	mu       sync.Mutex
+	servers  []*http.Server
+	shutdown bool // Shutdown has begun: Serve must not start
 }
 
 // New returns a Server for cfg.
@@ -117,6 +118,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
+	if s.shutdown {
+		// Shutdown ran before this Serve got going: it must not start
+		// accepting now, where no one would ever stop it.
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	s.servers = append(s.servers, hs)
 	s.mu.Unlock()
 	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -131,6 +139,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.reg.stopAll()
 	s.mu.Lock()
+	s.shutdown = true
 	servers := s.servers
 	s.mu.Unlock()
 	var errs []error

@@ -746,3 +746,20 @@ func TestHTTPTargetUpgrade(t *testing.T) {
 		t.Fatalf("Dial(/plain/) = %v, %v; want the plain 200 page", resp, err)
 	}
 }
+
+func TestShutdownBeforeServe(t *testing.T) {
+	srv := New(Config{Table: flagTable(t, "/ ws://127.0.0.1:1/")})
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); err != nil {
+		t.Errorf("Serve after Shutdown = %v; want nil at once", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener still accepts after Serve returned")
+	}
+}
