@@ -1,0 +1,142 @@
+package trace
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/tunnel"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// t0 is the time of the first sample message.
+var t0 = time.Date(2026, 11, 27, 13, 2, 1, 123_456_789, time.UTC)
+
+// samples are messages of every kind, in both directions, on two tunnels.
+func samples() []tunnel.Message {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	long := strings.Repeat("0123456789", 100)
+	euro := strings.Repeat("€", 10) // 30 bytes; cut at 16 mid-rune
+	return []tunnel.Message{
+		{Tunnel: 3, Time: at(0), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 5, Payload: []byte("hello")},
+		{Tunnel: 3, Time: at(1), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 5, Payload: []byte("hello")},
+		{Tunnel: 3, Time: at(2), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 4, Payload: []byte{0, 1, 0xfe, 0xff}},
+		{Tunnel: 3, Time: at(3), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 0, Payload: []byte{}},
+		{Tunnel: 3, Time: at(4), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 1000, Payload: []byte(long[:256]), Truncated: true},
+		{Tunnel: 3, Time: at(5), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 30, Payload: []byte(euro[:16]), Truncated: true},
+		{Tunnel: 3, Time: at(6), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 300, Payload: bytes.Repeat([]byte{0xab}, 8), Truncated: true},
+		{Tunnel: 3, Time: at(7), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 34,
+			Payload: []byte("\x1b[31mred\x1b[0m\r\n\t\x00\x7f\u0085\u202egnp.exe\"\\ok\xff")},
+		{Tunnel: 3, Time: at(8), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 7, Compressed: true,
+			Payload: []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}},
+		{Tunnel: 3, Time: at(9), Dir: tunnel.Up, Opcode: tunnel.OpPing, Len: 0},
+		{Tunnel: 3, Time: at(10), Dir: tunnel.Down, Opcode: tunnel.OpPong, Len: 4, Payload: []byte("ab\x01c")},
+		{Tunnel: 12, Time: at(11), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 13, Payload: []byte("<b>日本語</b>")},
+		{Tunnel: 3, Time: at(12), Dir: tunnel.Up, Opcode: tunnel.OpClose, Len: 5,
+			CloseCode: 1000, CloseReason: "bye"},
+		{Tunnel: 3, Time: at(13), Dir: tunnel.Down, Opcode: tunnel.OpClose, Len: 0, CloseCode: 1005},
+		{Tunnel: 12, Time: at(14), Dir: tunnel.Down, Opcode: tunnel.OpClose, Len: 10,
+			CloseCode: 4001, CloseReason: "\x1b[2Jbad"},
+	}
+}
+
+func TestTextGolden(t *testing.T) {
+	var b bytes.Buffer
+	tx := NewText(&b)
+	for _, m := range samples() {
+		tx.Message(m)
+	}
+	if err := tx.Err(); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, filepath.Join("testdata", "text.golden"), b.String())
+	for i, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		checkPrintable(t, i+1, line)
+	}
+}
+
+// checkPrintable fails when line holds a rune a terminal would act on.
+func checkPrintable(t *testing.T, n int, line string) {
+	t.Helper()
+	for _, r := range line {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			t.Errorf("line %d holds %U: %q", n, r, line)
+			return
+		}
+	}
+}
+
+// FuzzText checks that no payload gets a control character or an escape
+// sequence onto the terminal, and that every message is one line.
+func FuzzText(f *testing.F) {
+	for _, m := range samples() {
+		f.Add(uint8(m.Opcode), m.Payload, m.Truncated, m.Compressed, m.CloseReason)
+	}
+	f.Fuzz(func(t *testing.T, op uint8, p []byte, truncated, compressed bool, reason string) {
+		m := tunnel.Message{Tunnel: 1, Time: t0, Opcode: tunnel.Opcode(op & 0xf), Len: int64(len(p)) + 3,
+			Payload: p, Truncated: truncated, Compressed: compressed, CloseCode: 1000, CloseReason: reason}
+		line := string(appendText(nil, m))
+		if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+			t.Fatalf("not one line: %q", line)
+		}
+		checkPrintable(t, 1, strings.TrimSuffix(line, "\n"))
+	})
+}
+
+func TestTrimPartialRune(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"", ""},
+		{"abc", "abc"},
+		{"a€", "a€"},
+		{"a\xe2\x82", "a"},
+		{"a\xe2", "a"},
+		{"a\xf0\x9f\x98", "a"},
+		{"\x82\x82\x82", "\x82\x82\x82"}, // no start byte: invalid, left as is
+	}
+	for _, tc := range cases {
+		if got := string(trimPartialRune([]byte(tc.in))); got != tc.want {
+			t.Errorf("trimPartialRune(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+type failWriter struct{ n int }
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	w.n++
+	return 0, os.ErrClosed
+}
+
+func TestTextStopsAfterWriteError(t *testing.T) {
+	w := &failWriter{}
+	tx := NewText(w)
+	tx.Message(samples()[0])
+	tx.Message(samples()[1])
+	if w.n != 1 || tx.Err() == nil {
+		t.Errorf("after a failed write: %d writes, Err() = %v; want 1 write and the error", w.n, tx.Err())
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
