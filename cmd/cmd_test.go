@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/pem"
 	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +20,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/echo"
-	"github.com/wsgate/wsgate/tunnel"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -249,35 +247,6 @@ func TestServeLogLines(t *testing.T) {
 	// did not end this tunnel.
 	if !strings.Contains(logs, `"closed_by":"client"`) && !strings.Contains(logs, `"closed_by":"backend"`) {
 		t.Errorf("closed_by is neither client nor backend:\n%s", logs)
-	}
-}
-
-func TestViewGolden(t *testing.T) {
-	start := time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
-	now := start.Add(95 * time.Second)
-	events := newEventLog(8)
-	events.Write([]byte("time=13:01:30 level=INFO msg=\"tunnel closed\" id=1 closed_by=client\n"))
-	v := &view{addr: "127.0.0.1:8080", version: "1.2.3", start: start, events: events}
-	s := tunnel.Snapshot{
-		Time: now, Open: 2, Total: 3, Failed: 1, Requests: 7, Up: 5 << 20, Down: 1536,
-		Tunnels: []tunnel.TunnelInfo{
-			{ID: 2, Client: "127.0.0.1:53001", Path: "/chat/room-with-a-rather-long-name?token=abcdef", Backend: "ws://127.0.0.1:9001/chat/room-with-a-rather-long-name", Start: start.Add(5 * time.Second), Up: 4 << 20, Down: 1024},
-			{ID: 3, Client: "[::1]:53002", Path: "/ws/", Backend: "wss://backend.example:443/", Start: now.Add(-3 * time.Second), Up: 12, Down: 512},
-		},
-	}
-	for _, size := range []struct{ w, h int }{{80, 24}, {50, 8}} {
-		var b bytes.Buffer
-		v.render(&b, s, size.w, size.h)
-		got := strings.ReplaceAll(b.String(), "\x1b[K", "")
-		for i, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
-			if n := len([]rune(line)); n > size.w {
-				t.Errorf("%dx%d: line %d is %d wide: %q", size.w, size.h, i+1, n, line)
-			}
-			if i >= size.h {
-				t.Errorf("%dx%d: more than %d lines", size.w, size.h, size.h)
-			}
-		}
-		golden(t, filepath.Join("testdata", fmt.Sprintf("view-%dx%d.golden", size.w, size.h)), got)
 	}
 }
 

@@ -45,7 +45,7 @@ func serveCommand(e *env) *cli.Command {
 			"   wsgate serve --config wsgate.conf\n\n" +
 			"--demo starts a built-in echo backend behind the proxy, to try it at once.",
 		OnUsageError: onUsageError,
-		Flags:        slices.Concat(flags, ruleFlags(), tlsFlags()),
+		Flags:        slices.Concat(flags, ruleFlags(), tlsFlags(), observeFlags(), traceFlags()),
 		Action:       func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
 }
@@ -70,7 +70,23 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	live := e.terminal && !cmd.Bool("no-live")
+	obs, err := observeFlagValues(cmd)
+	if err != nil {
+		return err
+	}
+	if obs.statsFile != nil {
+		defer obs.statsFile.Close()
+	}
+	// quit stops serve as a signal would: the live view's q, --exit-after.
+	ctx, quit := context.WithCancel(ctx)
+	defer quit()
+	tr, err := newTracing(cmd, e)
+	if err != nil {
+		return err
+	}
+	defer tr.close()
+	// --trace prints on standard output, which the live view owns.
+	live := e.terminal && !cmd.Bool("no-live") && !cmd.Bool("trace")
 	var events *eventLog
 	log := newLogger(e.stderr, format, cmd.Bool("verbose"))
 	if live {
@@ -101,7 +117,12 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	srv := tunnel.New(tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS})
+	start := time.Now()
+	var srv *tunnel.Server
+	cfg := tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS,
+		Wrap: obs.statusWrap(func() tunnel.Snapshot { return srv.Snapshot() }, start, e.info.Version)}
+	tr.configure(&cfg)
+	srv = tunnel.New(cfg)
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
 		fmt.Fprintf(e.stdout, "wsgate: listening on %s\n", ln.Addr())
@@ -110,6 +131,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	if tlsNote != "" {
 		fmt.Fprintln(e.stdout, tlsNote)
 	}
+	tr.announce(e.stdout)
 	if demoURL != "" {
 		addr, scheme := lns[0].Addr().String(), "ws"
 		if frontTLS != nil {
@@ -120,9 +142,12 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		fmt.Fprintf(e.stdout, "  or open %s://%s/ in a browser\n", map[string]string{"ws": "http", "wss": "https"}[scheme], addr)
 	}
 
-	start := time.Now()
+	if obs.exitAfter > 0 || obs.exitIdle > 0 {
+		go watchExit(ctx, srv.Snapshot, obs.exitAfter, obs.exitIdle, log, quit)
+	}
 	if live {
-		v := &view{out: e.stdout, addr: lns[0].Addr().String(), version: e.info.Version, start: start, events: events, color: e.getenv("NO_COLOR") == ""}
+		v := &view{out: e.stdout, addr: lns[0].Addr().String(), version: e.info.Version, start: start, events: events, color: e.getenv("NO_COLOR") == "",
+			keys: terminalIn(e.stdin), quit: quit}
 		v.run(ctx, srv.Snapshot)
 	}
 	select {
@@ -132,6 +157,10 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	srv.Shutdown(sctx)
+	err = errors.Join(err, tr.close()) // the HAR, now that no message can arrive
+	if obs.statsFile != nil {
+		err = errors.Join(err, writeStats(obs.statsFile, srv.Snapshot(), start, e.info.Version))
+	}
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

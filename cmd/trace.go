@@ -1,0 +1,167 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/wsgate/wsgate/trace"
+	"github.com/wsgate/wsgate/tunnel"
+)
+
+// maxTraceBytes bounds --trace-bytes: the server sets aside that much per
+// direction of every tunnel while tracing.
+const maxTraceBytes = 1 << 20
+
+func traceFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "trace", Usage: "print every message on standard output as it passes (time, tunnel, direction, type, length, payload); turns the live view off"},
+		&cli.StringFlag{Name: "trace-file", TakesFile: true, Usage: "write every message to `FILE` as JSON Lines (fields: docs/observe.md)"},
+		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
+		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many bytes of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
+		&cli.BoolFlag{Name: "trace-keep-compression", Usage: "do not remove permessage-deflate from upgrade requests while tracing (compressed payloads then show as hex)"},
+	}
+}
+
+// tracing is what serve's trace flags asked for: the writers, the files
+// they write to, and the settings they need from the tunnel.Server. A nil
+// *tracing is tracing off; its methods do nothing.
+type tracing struct {
+	text      *trace.Text
+	jsonl     *trace.JSONL
+	jsonlFile *os.File
+	har       *trace.HAR
+	harFile   *os.File
+	bytes     int
+	keep      bool
+	closed    bool
+}
+
+// newTracing checks the trace flags and opens the files they name, so that
+// a file that cannot be written stops serve before anything starts. The
+// HAR file is opened without truncating it: it is written on exit. Nil
+// when no trace is asked for.
+func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
+	on := cmd.Bool("trace") || cmd.String("trace-file") != "" || cmd.String("har") != ""
+	if !on {
+		for _, name := range []string{"trace-bytes", "trace-keep-compression"} {
+			if cmd.IsSet(name) {
+				return nil, usagef("--%s applies to --trace, --trace-file or --har; none is given", name)
+			}
+		}
+		return nil, nil
+	}
+	tr := &tracing{bytes: cmd.Int("trace-bytes"), keep: cmd.Bool("trace-keep-compression")}
+	if tr.bytes < 1 || tr.bytes > maxTraceBytes {
+		return nil, usagef("--trace-bytes %d: want 1 to %d", tr.bytes, maxTraceBytes)
+	}
+	defer func() {
+		if err != nil {
+			tr.closeFiles()
+		}
+	}()
+	if cmd.Bool("trace") {
+		tr.text = trace.NewText(e.stdout)
+	}
+	if path := cmd.String("trace-file"); path != "" {
+		if tr.jsonlFile, err = os.Create(path); err != nil {
+			return nil, usagef("--trace-file: %w", err)
+		}
+		tr.jsonl = trace.NewJSONL(tr.jsonlFile)
+	}
+	if path := cmd.String("har"); path != "" {
+		if tr.harFile, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644); err != nil {
+			return nil, usagef("--har: %w", err)
+		}
+		tr.har = trace.NewHAR(e.info.Version)
+	}
+	return tr, nil
+}
+
+// configure gives cfg the hooks and settings of the trace.
+func (tr *tracing) configure(cfg *tunnel.Config) {
+	if tr == nil {
+		return
+	}
+	cfg.TraceBytes = tr.bytes
+	cfg.StripCompression = !tr.keep
+	cfg.OnMessage = tr.message
+	if tr.har != nil {
+		cfg.OnTunnel = tr.har.Tunnel
+	}
+}
+
+// message hands m to every writer that is on, from a relay goroutine.
+func (tr *tracing) message(m tunnel.Message) {
+	if tr.text != nil {
+		tr.text.Message(m)
+	}
+	if tr.jsonl != nil {
+		tr.jsonl.Message(m)
+	}
+	if tr.har != nil {
+		tr.har.Message(m)
+	}
+}
+
+// announce prints the one line that says what tracing does to compression.
+func (tr *tracing) announce(w io.Writer) {
+	switch {
+	case tr == nil:
+	case tr.keep:
+		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is left as the client offers it; compressed messages show as hex")
+	default:
+		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is removed from upgrade requests so that payloads are readable (--trace-keep-compression keeps it)")
+	}
+}
+
+// close writes the HAR and closes the files, once; serve calls it after
+// the server's shutdown, when no message can arrive any more. It reports
+// the first write error of the trace file too.
+func (tr *tracing) close() error {
+	if tr == nil || tr.closed {
+		return nil
+	}
+	tr.closed = true
+	var errs []error
+	if tr.har != nil {
+		errs = append(errs, tr.writeHAR())
+	}
+	if tr.jsonl != nil {
+		if err := tr.jsonl.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("--trace-file: %w", err))
+		}
+	}
+	errs = append(errs, tr.closeFiles())
+	return errors.Join(errs...)
+}
+
+// writeHAR replaces what the HAR file held with the archive.
+func (tr *tracing) writeHAR() error {
+	f := tr.harFile
+	if err := f.Truncate(0); err != nil {
+		return fmt.Errorf("--har: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("--har: %w", err)
+	}
+	if _, err := tr.har.WriteTo(f); err != nil {
+		return fmt.Errorf("--har %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func (tr *tracing) closeFiles() error {
+	var errs []error
+	for _, f := range []*os.File{tr.jsonlFile, tr.harFile} {
+		if f != nil {
+			if err := f.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,361 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsgate/wsgate/trace"
+)
+
+// serveWhile runs serve with args, calls f with the address it listens on,
+// waits for n tunnel-closed log lines, stops serve as Ctrl-C would and
+// returns what it printed.
+func serveWhile(t *testing.T, n int, args []string, f func(addr string)) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	pr, pw := io.Pipe()
+	var out, errb syncBuffer
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" },
+		info: Info{Version: "1.2.3"}}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(sctx, e, append([]string{"wsgate", "serve", "--log-format", "json", "--listen", "127.0.0.1:0"}, args...))
+		pw.Close()
+	}()
+	copied := make(chan struct{})
+	addrc := make(chan string, 1)
+	go func() {
+		defer close(copied)
+		lines := bufio.NewScanner(pr)
+		for lines.Scan() {
+			out.Write(append(lines.Bytes(), '\n'))
+			if _, a, ok := strings.Cut(lines.Text(), "listening on "); ok {
+				addrc <- a
+			}
+		}
+	}()
+	var code int
+	select {
+	case addr := <-addrc:
+		f(addr)
+		for strings.Count(errb.String(), `"msg":"tunnel closed"`) < n {
+			if ctx.Err() != nil {
+				t.Fatalf("fewer than %d 'tunnel closed' lines:\n%s", n, errb.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		stop()
+		code = <-done
+	case code = <-done: // it stopped before listening
+	}
+	<-copied
+	return result{code, out.String(), errb.String()}
+}
+
+// talk sends a text message, a binary one, a long text one, a ping and a
+// close with 1000 "bye", reading each echo.
+func talk(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionContextTakeover})
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer c.CloseNow()
+	for _, m := range []struct {
+		typ  websocket.MessageType
+		data []byte
+	}{
+		{websocket.MessageText, []byte("hello")},
+		{websocket.MessageBinary, []byte{0, 1, 0xfe, 0xff}},
+		{websocket.MessageText, bytes.Repeat([]byte("a"), 1000)},
+	} {
+		if err := c.Write(ctx, m.typ, m.data); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.Read(ctx)
+		if err != nil || typ != m.typ || !bytes.Equal(got, m.data) {
+			t.Fatalf("echo of %v %q = %v %q, %v", m.typ, m.data, typ, got, err)
+		}
+	}
+	// Ping and Close need a reader to see the pong and the close answer.
+	read := make(chan struct{})
+	go func() { c.Read(ctx); close(read) }()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	<-read
+}
+
+func TestServeTrace(t *testing.T) {
+	echoSrv := httptest.NewServer(echoHandler(t, websocket.CompressionContextTakeover))
+	defer echoSrv.Close()
+	dir := t.TempDir()
+	jsonl, har := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "out.har")
+	r := serveWhile(t, 1, []string{"--trace", "--trace-bytes", "16", "--trace-file", jsonl, "--har", har,
+		"ws://" + echoSrv.Listener.Addr().String() + "/"}, func(addr string) {
+		talk(t, "ws://"+addr+"/chat?room=1")
+	})
+	if r.code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
+	}
+
+	// Standard output: the note on compression, then one line a message.
+	if !strings.Contains(r.stdout, "\nwsgate: trace: permessage-deflate is removed from upgrade requests") {
+		t.Errorf("stdout does not say that compression is removed:\n%s", r.stdout)
+	}
+	want := []string{
+		`→ text   5 "hello"`, `← text   5 "hello"`,
+		`→ binary 4 00 01 fe ff`, `← binary 4 00 01 fe ff`,
+		`→ text   1000 "aaaaaaaaaaaaaaaa" … +984 bytes`, `← text   1000 "aaaaaaaaaaaaaaaa" … +984 bytes`,
+		`→ ping   1 31`, `← pong   1 31`,
+		`→ close  1000 "bye"`, `← close  1000 "bye"`,
+	}
+	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d\d\d #1 (.*)$`)
+	var got []string
+	for _, m := range line.FindAllStringSubmatch(r.stdout, -1) {
+		got = append(got, m[1])
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d trace lines; want %d:\n%s", len(got), len(want), r.stdout)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stdout, " #1 "+w+"\n") {
+			t.Errorf("no trace line %q in:\n%s", w, r.stdout)
+		}
+	}
+
+	// The JSON Lines: the same messages, none compressed.
+	data, err := os.ReadFile(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []trace.Record
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec trace.Record
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		recs = append(recs, rec)
+	}
+	var up, down, closes int
+	for _, rec := range recs {
+		switch rec.Dir {
+		case "up":
+			up++
+		case "down":
+			down++
+		}
+		if rec.Compressed {
+			t.Errorf("compressed message although --trace strips compression: %+v", rec)
+		}
+		if rec.Opcode == "close" && rec.CloseCode == 1000 && rec.CloseReason == "bye" {
+			closes++
+		}
+		if rec.Tunnel != 1 || rec.Time.IsZero() {
+			t.Errorf("record without tunnel or time: %+v", rec)
+		}
+	}
+	if len(recs) != 10 || up != 5 || down != 5 || closes != 2 {
+		t.Errorf("JSON Lines: %d records, %d up, %d down, %d closes 1000 bye; want 10, 5, 5, 2:\n%s", len(recs), up, down, closes, data)
+	}
+
+	// The HAR: one websocket entry, the upgrade, the ten messages.
+	data, err = os.ReadFile(har)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Log struct {
+			Creator struct{ Name, Version string }
+			Entries []struct {
+				Request struct {
+					URL         string
+					QueryString []struct{ Name, Value string }
+				}
+				Response struct {
+					Status  int
+					Headers []struct{ Name, Value string }
+				}
+				ResourceType string `json:"_resourceType"`
+				Messages     []struct {
+					Type      string
+					Opcode    int
+					Data      string
+					CloseCode int `json:"_closeCode"`
+				} `json:"_webSocketMessages"`
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("HAR: %v\n%s", err, data)
+	}
+	if len(f.Log.Entries) != 1 {
+		t.Fatalf("HAR: %d entries; want 1:\n%s", len(f.Log.Entries), data)
+	}
+	e := f.Log.Entries[0]
+	if f.Log.Creator.Version != "1.2.3" || e.ResourceType != "websocket" || e.Response.Status != 101 ||
+		!strings.HasSuffix(e.Request.URL, "/chat?room=1") || len(e.Request.QueryString) != 1 {
+		t.Errorf("HAR entry: creator %+v, _resourceType %q, status %d, url %q, query %v", f.Log.Creator, e.ResourceType, e.Response.Status, e.Request.URL, e.Request.QueryString)
+	}
+	for _, h := range e.Response.Headers {
+		if strings.EqualFold(h.Name, "Sec-WebSocket-Extensions") {
+			t.Errorf("the 101 sent to the client negotiated %s: %s", h.Name, h.Value)
+		}
+	}
+	validateHAR(t, har)
+	var sent, received, closeCodes int
+	for _, m := range e.Messages {
+		switch m.Type {
+		case "send":
+			sent++
+		case "receive":
+			received++
+		}
+		if m.Opcode == 8 && m.CloseCode == 1000 && m.Data == "bye" {
+			closeCodes++
+		}
+	}
+	if len(e.Messages) != 10 || sent != 5 || received != 5 || closeCodes != 2 || e.Messages[0].Data != "hello" {
+		t.Errorf("HAR messages: %d, %d sent, %d received, %d closes with 1000; want 10, 5, 5, 2, first hello:\n%s", len(e.Messages), sent, received, closeCodes, data)
+	}
+}
+
+// TestServeTraceKeepCompression: with compression kept, a deflated message
+// is marked as such and shown as bytes.
+func TestServeTraceKeepCompression(t *testing.T) {
+	echoSrv := httptest.NewServer(echoHandler(t, websocket.CompressionContextTakeover))
+	defer echoSrv.Close()
+	r := serveWhile(t, 1, []string{"--trace", "--trace-keep-compression", "ws://" + echoSrv.Listener.Addr().String() + "/"}, func(addr string) {
+		talk(t, "ws://"+addr+"/")
+	})
+	if r.code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "wsgate: trace: permessage-deflate is left as the client offers it") {
+		t.Errorf("stdout does not say that compression is kept:\n%s", r.stdout)
+	}
+	if n := strings.Count(r.stdout, " [compressed] "); n != 2 {
+		t.Errorf("%d lines marked [compressed]; want 2 (the long message both ways):\n%s", n, r.stdout)
+	}
+	if !strings.Contains(r.stdout, `→ text   5 "hello"`) {
+		t.Errorf("a short message (not compressed) is not shown as text:\n%s", r.stdout)
+	}
+}
+
+// TestServeHARNoTunnels: a HAR with nothing in it is still a valid one.
+func TestServeHARNoTunnels(t *testing.T) {
+	har := filepath.Join(t.TempDir(), "empty.har")
+	os.WriteFile(har, bytes.Repeat([]byte("old content "), 100), 0o644)
+	r := serveWhile(t, 0, []string{"--har", har, "ws://127.0.0.1:1/"}, func(addr string) {
+		// A request answered (503: nothing on port 1) says that serve is
+		// serving: a stop before that may leave tunnel.Server.Serve
+		// running after Shutdown.
+		tr := &http.Transport{DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		if resp, err := (&http.Client{Transport: tr}).Get("http://" + addr + "/"); err == nil {
+			resp.Body.Close()
+		}
+	})
+	if r.code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(har)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ Log struct{ Entries []any } }
+	if err := json.Unmarshal(data, &f); err != nil || f.Log.Entries == nil || len(f.Log.Entries) != 0 {
+		t.Errorf("HAR with no tunnels = %v, %s; want entries []", err, data)
+	}
+	validateHAR(t, har)
+}
+
+func TestTraceUsage(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "out")
+	cases := []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"trace file", []string{"--trace-file", missing}, "wsgate: --trace-file: open " + missing},
+		{"har", []string{"--har", missing}, "wsgate: --har: open " + missing},
+		{"bytes 0", []string{"--trace", "--trace-bytes", "0"}, "--trace-bytes 0: want 1 to 1048576"},
+		{"bytes without trace", []string{"--trace-bytes", "64"}, "--trace-bytes applies to --trace, --trace-file or --har"},
+		{"keep without trace", []string{"--trace-keep-compression"}, "--trace-keep-compression applies to"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCmd(t, "", append([]string{"serve", "--listen", "127.0.0.1:0"}, append(tc.args, "ws://127.0.0.1:1/")...)...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.stderr) || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2, nothing, %q", r.code, r.stdout, r.stderr, tc.stderr)
+			}
+		})
+	}
+}
+
+// echoHandler is an echo backend that negotiates permessage-deflate when
+// the client offers it.
+func echoHandler(t *testing.T, mode websocket.CompressionMode) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode, InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, p, err := c.Read(r.Context())
+			if err != nil {
+				if s := websocket.CloseStatus(err); s != -1 {
+					c.Close(s, "bye")
+				}
+				return
+			}
+			if err := c.Write(r.Context(), typ, p); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// validateHAR checks the file against the HAR 1.2 schema with npm's
+// har-validator when WSGATE_HAR_VALIDATOR_DIR names where it is installed
+// (.ci/run does; see trace/ TestHARValidator).
+func validateHAR(t *testing.T, path string) {
+	t.Helper()
+	dir := os.Getenv("WSGATE_HAR_VALIDATOR_DIR")
+	if dir == "" {
+		t.Log("WSGATE_HAR_VALIDATOR_DIR is not set: the HAR is not checked against the schema")
+		return
+	}
+	modules := filepath.Join(dir, "node_modules")
+	if _, err := os.Stat(modules); err != nil {
+		modules = dir
+	}
+	cmd := exec.Command("node", filepath.Join("..", "trace", "testdata", "validate.js"), path)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("har-validator: %v\n%s", err, out)
+	}
+}
