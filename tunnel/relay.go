@@ -182,9 +182,11 @@ func (t *Tunnel) write(d Direction, dst net.Conn, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	// Read the frames before passing them on: a trace then shows a
+	// message before the answer it causes, whichever goroutine runs first.
+	t.frames[d].feed(p)
 	n, err := dst.Write(p)
 	t.flows[d].bytes.Add(int64(n))
-	t.frames[d].feed(p[:n])
 	if t.idle > 0 {
 		t.lastActive.Store(time.Now().UnixNano())
 	}

@@ -113,7 +113,7 @@ func (o Opcode) String() string {
 // control frame as it passed through a tunnel, for Config.OnMessage.
 type Message struct {
 	Tunnel uint64
-	Time   time.Time // when its last byte was relayed
+	Time   time.Time // when its last byte was read, just before it is relayed
 	Dir    Direction
 	Opcode Opcode // OpText, OpBinary, OpClose, OpPing or OpPong
 	// Len is the payload length: of the whole message for data.
