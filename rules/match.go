@@ -20,6 +20,10 @@ type Match struct {
 	// origin-form path starting with "/", with the client's query appended
 	// byte for byte. It contains no space or control byte.
 	RequestURI string
+	// Balancer is set when the target is balancer://NAME: Scheme is then
+	// "balancer", Host is NAME, and RequestURI is what follows NAME; the
+	// server picks a member and sends Member.URL's path + RequestURI.
+	Balancer *Balancer
 
 	// The settings that apply to this request, resolved from the rule,
 	// the <Proxy> sections whose prefix the backend URL starts with, and

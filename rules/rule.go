@@ -176,6 +176,8 @@ type Table struct {
 	Timeout, ProxyTimeout time.Duration
 	// Sections are the <Proxy URL> sections, in order (see Section).
 	Sections []*Section
+	// Balancers are the <Proxy "balancer://NAME"> sections, in order.
+	Balancers []*Balancer
 	// TLS is the listener's certificate (SSLEngine on with
 	// SSLCertificateFile and SSLCertificateKeyFile); zero: plain HTTP.
 	TLS TLSFiles
