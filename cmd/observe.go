@@ -194,20 +194,35 @@ func writeStats(f *os.File, s tunnel.Snapshot, start time.Time, version string) 
 // tunnel's types carry no JSON tags; this is the one place that names them.
 type (
 	statsJSON struct {
-		Version       string       `json:"version"`
-		Time          time.Time    `json:"time"`
-		Start         time.Time    `json:"start"`
-		UptimeMS      int64        `json:"uptime_ms"`
-		Open          int          `json:"open"`
-		Total         uint64       `json:"total"`
-		Closed        uint64       `json:"closed"`
-		Failed        uint64       `json:"failed"`
-		PlainRequests uint64       `json:"plain_requests"`
-		UpBytes       int64        `json:"up_bytes"`
-		DownBytes     int64        `json:"down_bytes"`
-		Routes        []routeJSON  `json:"routes"`
-		Tunnels       []tunnelJSON `json:"tunnels"`
-		RecentClosed  []tunnelJSON `json:"recent_closed"`
+		Version       string         `json:"version"`
+		Time          time.Time      `json:"time"`
+		Start         time.Time      `json:"start"`
+		UptimeMS      int64          `json:"uptime_ms"`
+		Open          int            `json:"open"`
+		Total         uint64         `json:"total"`
+		Closed        uint64         `json:"closed"`
+		Failed        uint64         `json:"failed"`
+		PlainRequests uint64         `json:"plain_requests"`
+		UpBytes       int64          `json:"up_bytes"`
+		DownBytes     int64          `json:"down_bytes"`
+		Routes        []routeJSON    `json:"routes"`
+		Tunnels       []tunnelJSON   `json:"tunnels"`
+		RecentClosed  []tunnelJSON   `json:"recent_closed"`
+		Balancers     []balancerJSON `json:"balancers"`
+	}
+	balancerJSON struct {
+		Name    string       `json:"name"`
+		Method  string       `json:"method"`
+		Members []memberJSON `json:"members"`
+	}
+	memberJSON struct {
+		URL        string     `json:"url"`
+		Route      string     `json:"route"`
+		State      string     `json:"state"`
+		ErrorUntil *time.Time `json:"error_until"`
+		Open       int64      `json:"open"`
+		Total      uint64     `json:"total"`
+		Bytes      int64      `json:"bytes"`
 	}
 	routeJSON struct {
 		Route string   `json:"route"`
@@ -250,7 +265,19 @@ func statsView(s tunnel.Snapshot, start time.Time, version string) statsJSON {
 		Version: version, Time: s.Time, Start: start, UptimeMS: s.Time.Sub(start).Milliseconds(),
 		Open: s.Open, Total: s.Total, Closed: closedCount(s), Failed: s.Failed, PlainRequests: s.Requests,
 		UpBytes: s.Up, DownBytes: s.Down,
-		Routes: []routeJSON{}, Tunnels: []tunnelJSON{}, RecentClosed: []tunnelJSON{},
+		Routes: []routeJSON{}, Tunnels: []tunnelJSON{}, RecentClosed: []tunnelJSON{}, Balancers: []balancerJSON{},
+	}
+	for _, b := range s.Balancers {
+		bj := balancerJSON{Name: b.Name, Method: b.Method, Members: []memberJSON{}}
+		for _, m := range b.Members {
+			mj := memberJSON{URL: m.URL, Route: m.Route, State: m.State, Open: m.Open, Total: m.Total, Bytes: m.Bytes}
+			if !m.ErrorUntil.IsZero() {
+				until := m.ErrorUntil
+				mj.ErrorUntil = &until
+			}
+			bj.Members = append(bj.Members, mj)
+		}
+		v.Balancers = append(v.Balancers, bj)
 	}
 	for _, r := range s.Routes {
 		v.Routes = append(v.Routes, routeJSON{Route: r.Route, Open: r.Open, Total: r.Total, Up: flowView(r.Up), Down: flowView(r.Down)})

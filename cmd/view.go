@@ -328,11 +328,12 @@ func (v *view) render(s tunnel.Snapshot, events []string, width, height int, st 
 	// routes, closed tunnels and the log get a share in that order, and
 	// what is left goes to open tunnels, closed ones, then the log.
 	wantOpen := max(1, len(s.Tunnels))
-	want := [3]int{len(s.Routes), min(len(s.Closed), 8), min(len(events), 4)}
-	share := [3]int{3, 4, 3}
-	var got [3]int
+	members := memberRows(s.Balancers)
+	want := [4]int{len(s.Routes), min(len(s.Closed), 8), min(len(events), 4), len(members)}
+	share := [4]int{3, 4, 3, 4}
+	var got [4]int
 	left := height - len(lines) - 2 - min(wantOpen, 3)
-	for i := range want {
+	for _, i := range []int{0, 3, 1, 2} {
 		n := min(want[i], share[i], left-2)
 		if n < want[i] && n < 2 {
 			continue // "… and N more" alone tells nothing
@@ -359,6 +360,22 @@ func (v *view) render(s tunnel.Snapshot, events []string, width, height int, st 
 				r = fmt.Sprintf("  … and %d more routes", len(s.Routes)-got[0]+1)
 			}
 			line(nil, r)
+		}
+	}
+
+	if got[3] > 0 {
+		line(dim, "balancer members")
+		table := memberTable(members[:got[3]], width)
+		line(dim, table[0])
+		for i, r := range table[1:] {
+			if i == got[3]-1 && len(members) > got[3] {
+				r = fmt.Sprintf("  … and %d more members", len(members)-got[3]+1)
+			}
+			if st := members[i].State; st != "ok" && st != "standby" {
+				line(yellow, r)
+			} else {
+				line(nil, r)
+			}
 		}
 	}
 
@@ -500,6 +517,42 @@ func table(cols []column, rows [][]string, width int) []string {
 		out = append(out, cells(r))
 	}
 	return out
+}
+
+// memberRow is one balancer member with its balancer's name.
+type memberRow struct {
+	balancer string
+	tunnel.MemberInfo
+}
+
+func memberRows(bs []tunnel.BalancerInfo) []memberRow {
+	var rows []memberRow
+	for _, b := range bs {
+		for _, m := range b.Members {
+			rows = append(rows, memberRow{b.Name, m})
+		}
+	}
+	return rows
+}
+
+func memberTable(members []memberRow, width int) []string {
+	cols := []column{
+		{title: "BALANCER", min: 8, max: 24, prio: 3, cut: cutStart},
+		{title: "MEMBER", min: 10, max: 30, prio: 0, cut: cutStart},
+		{title: "STATE", min: 8, max: 20, prio: 0},
+		{title: "OPEN", min: 4, max: 4, right: true, prio: 1},
+		{title: "TOTAL", min: 5, max: 5, right: true, prio: 2},
+		{title: "BYTES", min: 5, max: 5, right: true, prio: 2},
+	}
+	var rows [][]string
+	for _, m := range members {
+		state := m.State
+		if state == "error" && !m.ErrorUntil.IsZero() {
+			state += " until " + m.ErrorUntil.Format("15:04:05")
+		}
+		rows = append(rows, []string{m.balancer, m.URL, state, fmt.Sprint(m.Open), shortCount(int64(m.Total)), shortBytes(m.Bytes)})
+	}
+	return table(cols, rows, width)
 }
 
 func routeTable(routes []tunnel.RouteInfo, width int) []string {

@@ -77,10 +77,21 @@ func TestViewGolden(t *testing.T) {
 		{"60x20", 60, 20, st},
 		{"40x12", 40, 12, st},
 		{"80x10-paused", 80, 10, paused},
+		{"100x40-balancer", 100, 40, st},
 	}
+	withBalancer := s
+	withBalancer.Balancers = []tunnel.BalancerInfo{{Name: "balancer://chat", Method: "bybusyness", Members: []tunnel.MemberInfo{
+		{URL: "ws://127.0.0.1:9001", Route: "r1", State: "ok", Open: 2, Total: 14, Bytes: 4 << 20},
+		{URL: "ws://127.0.0.1:9002", State: "error", ErrorUntil: s.Time.Add(42 * time.Second), Total: 3},
+		{URL: "ws://127.0.0.1:9003", State: "standby"},
+	}}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			lines, _ := v.render(s, events.last(), tc.w, tc.h, tc.st)
+			snap := s
+			if strings.Contains(tc.name, "balancer") {
+				snap = withBalancer
+			}
+			lines, _ := v.render(snap, events.last(), tc.w, tc.h, tc.st)
 			if len(lines) > tc.h {
 				t.Errorf("%d lines; want at most %d", len(lines), tc.h)
 			}

@@ -214,7 +214,7 @@ func TestStripCompression(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := srv.upgradeRequest(r, m, "websocket")
+		b, err := srv.upgradeRequest(r, m, "websocket", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

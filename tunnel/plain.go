@@ -7,11 +7,18 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/wsgate/wsgate/rules"
 )
 
 type matchKey struct{}
+
+// plainTarget travels with a plain request to the reverse proxy's hooks.
+type plainTarget struct {
+	m  rules.Match
+	bt balanced
+}
 
 // errUnexpectedSwitch refuses a 101 to a request that asked for no upgrade:
 // httputil.ReverseProxy would otherwise tunnel it.
@@ -40,6 +47,13 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// A plain request is not retried on another member (its body
+			// may be gone), but a member that refused is left out.
+			var oe *net.OpError
+			if pt, ok := r.Context().Value(matchKey{}).(plainTarget); ok && pt.bt.mem != nil &&
+				errors.As(err, &oe) && oe.Op == "dial" {
+				pt.bt.pool.failed(pt.bt.mem, err, time.Now())
+			}
 			s.fail(w, r, err)
 		},
 		ErrorLog: nil,
@@ -49,7 +63,7 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 // rewrite points the outbound request at the matched backend URL, keeping
 // its request target byte for byte as rules.Match made it.
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
-	m := pr.In.Context().Value(matchKey{}).(rules.Match)
+	m := pr.In.Context().Value(matchKey{}).(plainTarget).m
 	path, query, hasQuery := strings.Cut(m.RequestURI, "?")
 	u := &url.URL{
 		Scheme:     httpScheme(m.Scheme),

@@ -71,7 +71,7 @@ type Server struct {
 	traceBytes int
 	log        *slog.Logger
 	serverName string
-	table      atomic.Pointer[rules.Table]
+	cur        atomic.Pointer[current]
 	reg        registry
 	proxy      *httputil.ReverseProxy
 	transport  *http.Transport
@@ -97,13 +97,23 @@ func New(cfg Config) *Server {
 		s.cfg.ResponseTimeout = apacheTimeout
 	}
 	s.traceBytes = cmp.Or(max(cfg.TraceBytes, 0), 256)
-	s.table.Store(cfg.Table)
+	s.cur.Store(&current{table: cfg.Table, pools: s.startPools(cfg.Table)})
 	s.proxy = s.newReverseProxy()
 	return s
 }
 
-// SetTable makes new requests use t; open tunnels are not touched.
-func (s *Server) SetTable(t *rules.Table) { s.table.Store(t) }
+// current is the table in use and its balancers' state, swapped together.
+type current struct {
+	table *rules.Table
+	pools *pools
+}
+
+// SetTable makes new requests use t; open tunnels are not touched. The
+// balancers start afresh.
+func (s *Server) SetTable(t *rules.Table) {
+	old := s.cur.Swap(&current{table: t, pools: s.startPools(t)})
+	old.pools.close()
+}
 
 // Serve accepts connections on ln until Shutdown. It returns nil after a
 // Shutdown, like a clean stop should.
@@ -146,6 +156,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, hs := range servers {
 		errs = append(errs, hs.Shutdown(ctx))
 	}
+	s.cur.Load().pools.close()
 	s.transport.CloseIdleConnections()
 	done := make(chan struct{})
 	go func() { s.reg.wg.Wait(); close(done) }()
@@ -157,24 +168,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Snapshot returns the counters and the open tunnels.
-func (s *Server) Snapshot() Snapshot { return s.reg.snapshot(time.Now()) }
+// Snapshot returns the counters, the tunnels and the balancers.
+func (s *Server) Snapshot() Snapshot {
+	now := time.Now()
+	snap := s.reg.snapshot(now)
+	cur := s.cur.Load()
+	snap.Balancers = cur.pools.snapshot(cur.table, now)
+	return snap
+}
 
 // ServeHTTP routes one request: a matched request asking for an Upgrade the
 // rule allows becomes a tunnel; any other matched request is proxied as
 // plain HTTP (Apache's default, ProxyWebsocketFallbackToProxyHttp On).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m, err := s.table.Load().Match(r)
+	cur := s.cur.Load()
+	m, err := cur.table.Match(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	var bt balanced
+	if m.Balancer != nil {
+		if bt, err = cur.pick(r, m); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		m = memberMatch(m, bt.mem)
+		m.Legacy = cur.table.Legacy && (m.Scheme == "ws" || m.Scheme == "wss")
 	}
 	// An HTTP/1.0 request's Upgrade header is ignored (RFC 9110 §7.8);
 	// Apache would tunnel without ever sending the 101 status line.
 	if r.ProtoAtLeast(1, 1) {
 		asked := headerValue(r.Header, "Upgrade")
 		if proto, ok := m.Rule.UpgradeTo(asked); ok {
-			s.upgrade(w, r, m, proto)
+			s.upgrade(w, r, m, proto, bt)
 			return
 		}
 		if m.Legacy && asked != "" {
@@ -183,7 +210,43 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.reg.plain.Add(1)
-	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, m)))
+	if bt.mem != nil {
+		bt.mem.open.Add(1)
+		bt.mem.total.Add(1)
+		defer bt.mem.open.Add(-1)
+	}
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, bt})))
+}
+
+// balanced is the balancer member a request was sent to, if any.
+type balanced struct {
+	pool  *pool
+	mem   *member
+	orig  rules.Match // the match before the member was applied
+	tried []*member
+}
+
+func (c *current) pick(r *http.Request, m rules.Match) (balanced, error) {
+	p := c.pools.byBalancer[m.Balancer]
+	if p == nil {
+		return balanced{}, fmt.Errorf("%w: balancer://%s has no state", errNoMember, m.Balancer.Name)
+	}
+	mem, err := p.pick(r, nil, time.Now())
+	return balanced{pool: p, mem: mem, orig: m}, err
+}
+
+// failover marks the current member failed and picks another one not yet
+// tried, as mod_proxy_balancer does when a connect fails.
+func (bt *balanced) failover(r *http.Request, err error) (rules.Match, error) {
+	now := time.Now()
+	bt.pool.failed(bt.mem, err, now)
+	bt.tried = append(bt.tried, bt.mem)
+	next, perr := bt.pool.pick(r, bt.tried, now)
+	if perr != nil {
+		return rules.Match{}, fmt.Errorf("%w; last: %w", perr, err)
+	}
+	bt.mem = next
+	return memberMatch(bt.orig, next), nil
 }
 
 // upgradeRequired answers an Upgrade the rule does not allow under
@@ -213,7 +276,7 @@ func statusFor(err error) int {
 	switch {
 	case errors.As(err, &re):
 		return re.Status
-	case errors.Is(err, errShuttingDown):
+	case errors.Is(err, errShuttingDown), errors.Is(err, errNoMember):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge

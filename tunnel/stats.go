@@ -27,6 +27,8 @@ type Snapshot struct {
 	Closed []TunnelInfo
 	// Routes are totals per rule, in the order rules first carried a tunnel.
 	Routes []RouteInfo
+	// Balancers are the balancers' members and their state.
+	Balancers []BalancerInfo
 }
 
 // TunnelInfo describes one tunnel.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,16 +25,38 @@ const maxUpgradeBody = 64 << 10
 // as an ordinary HTTP response, so nothing the client sends afterwards can
 // reach the backend as tunnel bytes (Apache before 2.4.47 tunnelled anyway:
 // CVE-2019-17567).
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, proto string) {
-	req, err := s.upgradeRequest(r, m, proto)
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, proto string, bt balanced) {
+	body, err := upgradeBody(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	backend, err := s.dial(r.Context(), m)
+	// A member that cannot be reached hands the request to the next one,
+	// as long as nothing was sent to the client yet.
+	for err != nil && bt.mem != nil && isDialError(err) {
+		next, ferr := bt.failover(r, fmt.Errorf("dial backend %s: %w", m.URL(), err))
+		if ferr != nil {
+			err = ferr
+			break
+		}
+		m = next
+		backend, err = s.dial(r.Context(), m)
+	}
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("dial backend %s: %w", m.URL(), err))
 		return
+	}
+	req, err := s.upgradeRequest(r, m, proto, body)
+	if err != nil {
+		backend.Close()
+		s.fail(w, r, err)
+		return
+	}
+	if bt.mem != nil {
+		bt.mem.open.Add(1)
+		bt.mem.total.Add(1)
+		defer bt.mem.open.Add(-1)
 	}
 	tunnelled := false
 	defer func() {
@@ -79,7 +102,12 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		return
 	}
 	res := result{closedBy: "client"}
-	defer func() { s.finish(t, res) }()
+	defer func() {
+		s.finish(t, res)
+		if bt.mem != nil {
+			bt.mem.traffic.Add(t.flows[Up].bytes.Load() + t.flows[Down].bytes.Load())
+		}
+	}()
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		res.err = fmt.Errorf("hijack client connection: %w", err)
@@ -140,9 +168,30 @@ func (s *Server) finish(t *Tunnel, res result) {
 	}
 }
 
+// upgradeBody reads the body of an upgrade request, once, before any
+// member is tried: Apache forwards it re-sent with Content-Length.
+func upgradeBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength == 0 || r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxUpgradeBody+1))
+	if err != nil {
+		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "read request body: " + err.Error()}
+	}
+	if len(body) > maxUpgradeBody {
+		return nil, errBodyTooLarge
+	}
+	return body, nil
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
 // upgradeRequest is the request sent to the backend, built from the inbound
 // one without changing it.
-func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string) ([]byte, error) {
+func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, body []byte) ([]byte, error) {
 	if strings.ContainsAny(m.RequestURI, " \r\n\x00") {
 		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
 	}
@@ -152,16 +201,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string) ([
 	}
 	h.Set("Connection", "Upgrade")
 	h.Set("Upgrade", proto)
-	var body []byte
-	if r.ContentLength != 0 && r.Body != nil {
-		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, maxUpgradeBody+1))
-		if err != nil {
-			return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "read request body: " + err.Error()}
-		}
-		if len(body) > maxUpgradeBody {
-			return nil, errBodyTooLarge
-		}
+	if body != nil {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	var b bytes.Buffer
