@@ -197,7 +197,8 @@ func startApache(t *testing.T, bin, modules, rules string) string {
 
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "ServerRoot %s\nListen %s\nServerName localhost\n", dir, addr)
-	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite"} {
+	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite",
+		"proxy_balancer", "lbmethod_byrequests", "lbmethod_bybusyness", "lbmethod_bytraffic", "slotmem_shm"} {
 		fmt.Fprintf(&conf, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
 	}
 	if os.Geteuid() == 0 {
@@ -213,6 +214,10 @@ func startApache(t *testing.T, bin, modules, rules string) string {
 	if err := os.Mkdir(filepath.Join(dir, "htdocs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil { // mod_slotmem_shm's files
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&conf, "DefaultRuntimeDir %s/logs\n", dir)
 	conf.WriteString("KeepAlive Off\n")
 	fmt.Fprintf(&conf, "PidFile %[1]s/httpd.pid\nErrorLog %[1]s/error.log\nDocumentRoot %[1]s/htdocs\n", dir)
 	conf.WriteString(rules)

@@ -20,7 +20,12 @@ import (
 //     apply another rule's upgrade=, timeout= or connectiontimeout=
 //     (APACHE.md "Workers"); wsgate applies each rule's own;
 //   - a ProxyPassMatch or RewriteRule pattern anchored on something other
-//     than "/", which no request path can match.
+//     than "/", which no request path can match;
+//   - balancers that no rule uses, whose usable members are all hot
+//     standbys or all disabled, that list a member twice, whose
+//     stickysession no member's route can match, whose member URL ends in
+//     "/" (Apache then doubles the slash), or that mix ws:// and http://
+//     members under legacy routing.
 //
 // The warnings of parsing (Table.Warnings) are not repeated here.
 func (t *Table) Check() []*Error {
@@ -70,6 +75,9 @@ func (t *Table) Check() []*Error {
 			warn(r, "URL ends in \"/\" but PATH does not, so slashes are doubled: %s/x goes to %s/x, as in Apache (end both with \"/\" or neither)",
 				r.Path, tp)
 		}
+		if isBalancerRule(r) {
+			continue // the members are the workers
+		}
 		name := workerName(r.Target)
 		var shared *worker
 		for i := range workers {
@@ -93,6 +101,62 @@ func (t *Table) Check() []*Error {
 			}
 		}
 		workers = append(workers, worker{name, r})
+	}
+	return append(warns, t.checkBalancers()...)
+}
+
+// checkBalancers warns about balancers that are valid but cannot work as
+// meant.
+func (t *Table) checkBalancers() []*Error {
+	var warns []*Error
+	warn := func(p Pos, b *Balancer, format string, a ...any) {
+		warns = append(warns, &Error{Pos: p, Msg: b.URL() + ": " + fmt.Sprintf(format, a...)})
+	}
+	for _, b := range t.Balancers {
+		used := false
+		for _, r := range t.Rules {
+			used = used || isBalancerRule(r) && r.Target.Host == b.Name
+		}
+		if !used {
+			warn(b.Pos, b, "no ProxyPass, ProxyPassMatch or RewriteRule sends requests to it")
+		}
+		active, standby, routes := 0, 0, 0
+		schemes := map[bool]bool{}
+		for i, m := range b.Members {
+			switch {
+			case m.Disabled:
+			case m.HotStandby:
+				standby++
+			default:
+				active++
+			}
+			if m.Route != "" {
+				routes++
+			}
+			schemes[m.URL.Scheme == "ws" || m.URL.Scheme == "wss"] = true
+			if p := targetPath(m.URL); strings.HasSuffix(p, "/") {
+				warn(m.Pos, b, "member %s ends in \"/\": its path and the rest of the request path are joined verbatim, so %sx goes to %s/x, as in Apache (write %q)",
+					targetString(m.URL), b.URL()+"/", p, strings.TrimSuffix(targetString(m.URL), "/"))
+			}
+			for _, e := range b.Members[:i] {
+				if workerName(e.URL) == workerName(m.URL) {
+					warn(m.Pos, b, "member %s is listed twice (the first at %s): it gets twice its share", targetString(m.URL), origin(e.Pos))
+					break
+				}
+			}
+		}
+		switch {
+		case active == 0 && standby == 0 && len(b.Members) > 0:
+			warn(b.Pos, b, "every member is disabled (status=+D): every request gets a 503")
+		case active == 0 && standby > 0:
+			warn(b.Pos, b, "every usable member is a hot standby (status=+H): standbys are used only when the others are unusable, so they take every request")
+		}
+		if b.StickySession != "" && routes == 0 {
+			warn(b.Pos, b, "stickysession=%s but no member has a route=, so no session sticks", b.StickySession)
+		}
+		if t.Legacy && len(schemes) == 2 {
+			warn(b.Pos, b, "mixes ws:// and http:// members under ProxyWebsocketFallbackToProxyHttp Off: whether a request without Upgrade gets a 426 depends on the member chosen")
+		}
 	}
 	return warns
 }

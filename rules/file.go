@@ -66,10 +66,11 @@ const (
 )
 
 type openSection struct {
-	name    string // as written, without "<"
-	pos     Pos
-	kind    int
-	section *Section // sectProxy
+	name     string // as written, without "<"
+	pos      Pos
+	kind     int
+	section  *Section  // sectProxy
+	balancer *Balancer // sectProxy for balancer://NAME
 }
 
 type parser struct {
@@ -86,6 +87,16 @@ type parser struct {
 	cert, key string
 	certPos   Pos // of the first SSLCertificate(Key)File
 	listens   map[string]bool
+
+	balSet  map[*Balancer]map[string]Pos // balancer parameters set, and where
+	balRefs []balancerRef                // balancer:// targets, checked at the end
+}
+
+// balancerRef is a rule whose target is balancer://NAME, with where its
+// URL is, for the error when no balancer has that name.
+type balancerRef struct {
+	rule *Rule
+	pos  Pos
 }
 
 func (p *parser) errorf(pos Pos, format string, a ...any) {
@@ -205,6 +216,9 @@ func (p *parser) line(text string, segs []segment) {
 			p.errorf(pos, "expected </%s> but saw </%s> (the section opened at line %d)", top.name, name, top.pos.Line)
 		}
 		p.stack = p.stack[:len(p.stack)-1]
+		if top.balancer != nil && top.section.PreserveHost == nil && top.section.AddHeaders == nil {
+			return // a balancer section that sets nothing else
+		}
 		if top.kind == sectProxy && top.section != nil && !p.skipping() {
 			p.t.Sections = append(p.t.Sections, top.section)
 		}
@@ -276,6 +290,11 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 			p.warnf(pos, "<Proxy *>: forward-proxy access control is not used by wsgate; the section is skipped")
 		case args[0].text == "~":
 			p.errorf(args[0].pos, "<Proxy ~ REGEX> is not supported yet")
+		case isBalancerURL(args[0].text):
+			if b := p.balancerURL("<Proxy>", args[0], pos); b != nil {
+				s.kind, s.balancer = sectProxy, b
+				s.section = &Section{Pos: pos, Prefix: b.URL()}
+			}
 		case p.sectionURL("<Proxy>", args[0]):
 			s.kind = sectProxy
 			s.section = &Section{Pos: pos, Prefix: args[0].text}
@@ -311,13 +330,11 @@ func suggestName(word string, names []string) string {
 }
 
 // sectionURL checks the URL of a <Proxy> section or of ProxySet outside
-// one; what reports errors.
+// one, other than balancer://NAME (see balancerURL); what reports errors.
 func (p *parser) sectionURL(what string, a arg) bool {
 	u := a.text
 	authority, path := splitURL(u)
 	switch {
-	case strings.HasPrefix(strings.ToLower(u), "balancer:"):
-		p.errorf(a.pos, "%s %q: balancer:// is not supported yet", what, u)
 	case strings.ContainsAny(authority, "*?") || strings.ContainsAny(path, "*?["):
 		p.errorf(a.pos, "%s %q: wildcards are not supported yet", what, u)
 	default:
@@ -374,13 +391,13 @@ func (p *parser) directive(d directive) {
 		if r, err := parsePass(d); err != nil {
 			p.errs.add(err)
 		} else {
-			p.t.Rules = append(p.t.Rules, r)
+			p.addRule(r, d)
 		}
 	case "proxypassmatch":
 		if r, err := parsePassMatch(d); err != nil {
 			p.errs.add(err)
 		} else {
-			p.t.Rules = append(p.t.Rules, r)
+			p.addRule(r, d)
 		}
 	case "proxywebsocketfallbacktoproxyhttp":
 		if on, ok := p.flag(d); ok {
@@ -415,6 +432,19 @@ func (p *parser) directive(d directive) {
 			p.errorf(d.args[0].pos, "ProxyRequests On: wsgate is a reverse proxy, not a forward proxy")
 		}
 	case "proxyset":
+		if len(d.args) > 0 && isBalancerURL(d.args[0].text) {
+			name, _, msg := parseBalancerURL(d.args[0].text)
+			b := p.t.Balancer(name)
+			switch {
+			case msg != "":
+				p.errorf(d.args[0].pos, "ProxySet: %s", msg)
+			case b == nil:
+				p.errorf(d.args[0].pos, "ProxySet: no balancer %q is defined above this line (define it with <Proxy \"balancer://%s\"> or BalancerMember first, as Apache requires)", d.args[0].text, name)
+			default:
+				p.balancerSettings(d, b, d.args[1:])
+			}
+			return
+		}
 		if len(d.args) == 0 || !strings.Contains(d.args[0].text, "://") {
 			p.errorf(d.pos, "ProxySet outside <Proxy> wants a URL first: ProxySet URL key=value ...")
 			return
@@ -492,7 +522,16 @@ func (p *parser) directive(d directive) {
 			p.t.BackendTLS.NoCheckPeerName = !on
 		}
 	case "balancermember":
-		p.errorf(d.pos, "BalancerMember: balancers are not supported yet")
+		switch {
+		case len(d.args) == 0 || !isBalancerURL(d.args[0].text):
+			p.errorf(d.pos, "BalancerMember outside a <Proxy \"balancer://NAME\"> section names its balancer first: BalancerMember balancer://NAME URL [key=value ...]")
+		case len(d.args) == 1:
+			p.errorf(d.end, "BalancerMember: missing the member's URL after %q", d.args[0].text)
+		default:
+			if b := p.balancerURL("BalancerMember", d.args[0], d.pos); b != nil {
+				p.member(d, b, d.args[1], d.args[2:])
+			}
+		}
 	case "proxywebsocketidletimeout", "proxywebsocketasync", "proxywebsocketasyncdelay":
 		p.errorf(d.pos, "%s: not an Apache 2.4 directive (it exists only in httpd trunk); use ProxyTimeout or timeout=", d.name)
 	default:
@@ -538,9 +577,22 @@ func (p *parser) inProxy(d directive, s *openSection) {
 			s.section.AddHeaders = &on
 		}
 	case "proxyset":
+		if s.balancer != nil {
+			p.balancerSettings(d, s.balancer, d.args)
+			return
+		}
 		p.proxySet(d, s.section)
 	case "balancermember":
-		p.errorf(d.pos, "BalancerMember: balancers are not supported yet")
+		switch {
+		case s.balancer == nil:
+			p.errorf(d.pos, "BalancerMember inside <Proxy %q>: members belong in a <Proxy \"balancer://NAME\"> section", s.section.Prefix)
+		case len(d.args) == 0:
+			p.errorf(d.end, "BalancerMember: missing URL (want BalancerMember URL [key=value ...])")
+		case isBalancerURL(d.args[0].text):
+			p.errorf(d.args[0].pos, "BalancerMember: no balancer name inside a <Proxy \"balancer://...\"> section (Apache: can not have a balancer name when defined in a location)")
+		default:
+			p.member(d, s.balancer, d.args[0], d.args[1:])
+		}
 	default:
 		if _, ok := skipped[lower]; ok {
 			p.other(d)
@@ -625,8 +677,70 @@ func (p *parser) listen(d directive) {
 	p.t.Listen = append(p.t.Listen, Listen{Pos: d.pos, Addr: addr})
 }
 
+// addRule adds a ProxyPass or ProxyPassMatch rule, remembering a
+// balancer:// target for finish.
+func (p *parser) addRule(r *Rule, d directive) {
+	p.t.Rules = append(p.t.Rules, r)
+	if isBalancerRule(r) {
+		p.balRefs = append(p.balRefs, balancerRef{rule: r, pos: d.args[1].pos})
+	}
+}
+
+// balancerURL checks the balancer://NAME of a section, a BalancerMember or
+// a ProxySet and returns the balancer, defining it at pos when new.
+func (p *parser) balancerURL(what string, a arg, pos Pos) *Balancer {
+	name, path, msg := parseBalancerURL(a.text)
+	switch {
+	case msg != "":
+		p.errorf(a.pos, "%s: %s", what, msg)
+		return nil
+	case path != "" && path != "/":
+		p.errorf(a.pos, "%s %q: a balancer URL has no path (want balancer://%s)", what, a.text, name)
+		return nil
+	}
+	if b := p.t.Balancer(name); b != nil {
+		return b
+	}
+	b := &Balancer{Pos: pos, Name: name, Method: defaultMethod}
+	p.t.Balancers = append(p.t.Balancers, b)
+	return b
+}
+
+// member adds a BalancerMember to b.
+func (p *parser) member(d directive, b *Balancer, u arg, params []arg) {
+	m, err := parseMember(d, u, params)
+	if err != nil {
+		p.errs.add(err)
+		return
+	}
+	b.Members = append(b.Members, m)
+}
+
+// balancerSettings reads a ProxySet line's balancer parameters into b.
+func (p *parser) balancerSettings(d directive, b *Balancer, params []arg) {
+	s, err := parseBalancerParams(d, params)
+	if err != nil {
+		p.errs.add(err)
+		return
+	}
+	p.errs.add(s.apply(b, p.setOf(b), d.name))
+}
+
+func (p *parser) setOf(b *Balancer) map[string]Pos {
+	if p.balSet == nil {
+		p.balSet = map[*Balancer]map[string]Pos{}
+	}
+	if p.balSet[b] == nil {
+		p.balSet[b] = map[string]Pos{}
+	}
+	return p.balSet[b]
+}
+
 // finish checks what needs the whole file.
 func (p *parser) finish() {
+	p.errs.add(linkBalancers(p.t, p.balRefs, p.setOf, func(name string) string {
+		return fmt.Sprintf("no <Proxy \"balancer://%[1]s\"> section or BalancerMember balancer://%[1]s line defines it", name)
+	}))
 	for _, s := range slices.Backward(p.stack) {
 		p.errorf(s.pos, "<%s> was not closed", s.name)
 	}
@@ -658,6 +772,15 @@ func (p *parser) finish() {
 		p.warnf(p.certPos, "SSLCertificateFile, SSLCertificateKeyFile: ignored because SSLEngine is not on")
 	}
 	if !p.t.BackendTLS.Engine {
+	members:
+		for _, b := range p.t.Balancers {
+			for _, m := range b.Members {
+				if m.URL.Scheme == "wss" || m.URL.Scheme == "https" {
+					p.warnf(m.Pos, "BalancerMember: %s:// member but SSLProxyEngine is not On: Apache would answer 500; wsgate connects with TLS anyway", m.URL.Scheme)
+					break members
+				}
+			}
+		}
 		for _, r := range p.t.Rules {
 			if r.Target != nil && (r.Target.Scheme == "wss" || r.Target.Scheme == "https") {
 				p.warnf(r.Pos, "%s: %s:// target but SSLProxyEngine is not On: Apache would answer 500; wsgate connects with TLS anyway",

@@ -156,7 +156,12 @@ func routeOutcome(tb *Table, r *http.Request) string {
 		return result(m, err)
 	}
 	if m.Legacy {
-		if _, ok := m.Rule.UpgradeTo(strings.Join(r.Header.Values("Upgrade"), ", ")); !ok {
+		rule := m.Rule
+		if m.Balancer != nil {
+			// The first member stands for all: what the 426 depends on.
+			rule = m.Member(m.Balancer.Members[0]).Rule
+		}
+		if _, ok := rule.UpgradeTo(strings.Join(r.Header.Values("Upgrade"), ", ")); !ok {
 			return "426"
 		}
 	}

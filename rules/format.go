@@ -91,6 +91,21 @@ func (r *Rule) args() string {
 	if r.NoCanon {
 		b.WriteString(" nocanon")
 	}
+	if r.bal != nil {
+		bal := Balancer{Method: r.bal.method, StickySession: r.bal.sticky}
+		if r.bal.nofailover != nil {
+			bal.NoFailover = *r.bal.nofailover
+			if !bal.NoFailover {
+				b.WriteString(" nofailover=Off")
+			}
+		}
+		if s := bal.settings(); s != "" {
+			b.WriteString(" " + s)
+		}
+		if bal.Method == defaultMethod {
+			b.WriteString(" lbmethod=" + defaultMethod)
+		}
+	}
 	if r.Upgrade != "" {
 		b.WriteByte(' ')
 		b.WriteString(word("upgrade=" + r.Upgrade))
@@ -169,6 +184,18 @@ func (t *Table) format(origins bool) string {
 	}
 	if t.BackendTLS.CAFile != "" {
 		line(Pos{}, "SSLProxyCACertificateFile "+quoteArg(t.BackendTLS.CAFile))
+	}
+	// Balancers come before the sections, so that a section that sets
+	// ProxyPreserveHost for a balancer finds it defined.
+	for _, bal := range t.Balancers {
+		line(bal.Pos, "<Proxy "+quoteArg(bal.URL())+">")
+		for _, m := range bal.Members {
+			line(m.Pos, "    "+m.String())
+		}
+		if s := bal.settings(); s != "" {
+			line(Pos{}, "    ProxySet "+s)
+		}
+		line(Pos{}, "</Proxy>")
 	}
 	for _, s := range t.Sections {
 		line(s.Pos, "<Proxy "+quoteArg(s.Prefix)+">")

@@ -139,7 +139,7 @@ func TestMatchGolden(t *testing.T) {
 }
 
 // TestParseGolden checks testdata/errors/*.txt, whose --pass values must
-// fail with exactly the error text recorded, and testdata/table/*.txt,
+// fail (FromFlags, then Table.Validate) with exactly the error text recorded, and testdata/table/*.txt,
 // whose values must parse into the Table dump recorded.
 func TestParseGolden(t *testing.T) {
 	for _, dir := range []string{"errors", "table"} {
@@ -147,6 +147,10 @@ func TestParseGolden(t *testing.T) {
 			t.Run(dir+"/"+filepath.Base(path), func(t *testing.T) {
 				g := readGolden(t, path)
 				tb, err := FromFlags(g.passes)
+				if err == nil {
+					// What a command line alone must hold.
+					err = tb.Validate()
+				}
 				var got string
 				switch {
 				case dir == "errors" && err == nil:

@@ -48,6 +48,36 @@ type Match struct {
 	// ConnectTimeout bounds connecting: connectiontimeout=; zero: the
 	// server's default.
 	ConnectTimeout time.Duration
+
+	// clientTimeout and legacyTable are Table.Timeout and Table.Legacy,
+	// for Member.
+	clientTimeout time.Duration
+	legacyTable   bool
+}
+
+// Member is m sent to mem, one of m.Balancer's members: its URL replaces
+// balancer://NAME, and its upgrade=, timeout= and connectiontimeout= win
+// over the rule's and the sections'. The member's path and RequestURI are
+// joined verbatim, as mod_proxy_balancer joins them (observed with Apache
+// 2.4.71: member ws://h/sub/ and balancer://NAME/a give /sub//a; the
+// member's own path is re-encoded, /s%20b giving /s%2520b). The idle
+// timeout is recomputed with the member's timeout, and Legacy follows the
+// member's scheme. Rule is a copy whose Target is the member's URL, so
+// that Rule.UpgradeTo answers for the member.
+func (m Match) Member(mem *Member) Match {
+	rule := *m.Rule
+	rule.Target = mem.URL
+	rule.Upgrade = cmp.Or(mem.Upgrade, rule.Upgrade)
+	m.Rule = &rule
+	m.Scheme, m.Host = mem.URL.Scheme, mem.URL.Host
+	m.RequestURI = canonPath(targetPath(mem.URL)) + m.RequestURI
+	if mem.Timeout > 0 {
+		m.ResponseTimeout = mem.Timeout
+		m.IdleTimeout = max(cmp.Or(m.clientTimeout, apacheTimeout), mem.Timeout)
+	}
+	m.ConnectTimeout = cmp.Or(mem.ConnectTimeout, m.ConnectTimeout)
+	m.Legacy = m.legacyTable && (m.Scheme == "ws" || m.Scheme == "wss")
+	return m
 }
 
 // URL is the backend URL, as Apache would log it.
@@ -87,7 +117,19 @@ func (t *Table) Match(r *http.Request) (Match, error) {
 }
 
 // match is Match on the raw request target; r may be nil (no headers).
+// A balancer:// target must name one of t's balancers (always true for a
+// table made by this package).
 func (t *Table) match(target string, r *http.Request) (Match, error) {
+	m, err := t.mapTarget(target, r)
+	if err == nil && m.Scheme == "balancer" && m.Balancer == nil {
+		return Match{}, &RequestError{Status: http.StatusInternalServerError,
+			Reason: fmt.Sprintf("%s: no balancer %q in the table", origin(m.Rule.Pos), "balancer://"+m.Host)}
+	}
+	return m, err
+}
+
+// mapTarget is match without the balancer check.
+func (t *Table) mapTarget(target string, r *http.Request) (Match, error) {
 	rawPath, query, hasQuery, err := splitTarget(target)
 	if err != nil {
 		return Match{}, err
@@ -477,6 +519,15 @@ func (t *Table) resolve(m *Match, backend string) {
 	m.PreserveHost = t.PreserveHost
 	m.AddHeaders = !t.NoAddHeaders
 	m.Legacy = t.Legacy && (m.Scheme == "ws" || m.Scheme == "wss")
+	m.clientTimeout, m.legacyTable = t.Timeout, t.Legacy
+	if m.Scheme == "balancer" {
+		// Apache's legacy check_trans declines balancer:// targets, so
+		// a request without Upgrade is not skipped; the ws:// member's
+		// handler then answers 426 (observed with 2.4.71). Legacy is
+		// set when every member is ws or wss; Member recomputes it.
+		m.Balancer = t.Balancer(m.Host)
+		m.Legacy = t.Legacy && m.Balancer != nil && allWebSocket(m.Balancer)
+	}
 	var sectionTimeout, sectionConnect time.Duration
 	for _, s := range t.Sections {
 		if !strings.HasPrefix(backend, s.Prefix) {
@@ -501,4 +552,14 @@ func (t *Table) resolve(m *Match, backend string) {
 	if backendTimeout > 0 {
 		m.IdleTimeout = max(cmp.Or(t.Timeout, apacheTimeout), backendTimeout)
 	}
+}
+
+// allWebSocket reports whether every member of b is ws:// or wss://.
+func allWebSocket(b *Balancer) bool {
+	for _, m := range b.Members {
+		if m.URL.Scheme != "ws" && m.URL.Scheme != "wss" {
+			return false
+		}
+	}
+	return len(b.Members) > 0
 }

@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +19,48 @@ const passUsage = "want PATH URL [key=value ...] or PATH !"
 // errors are located at Pos{File: "--pass", Line: i+1}. All values are
 // parsed and up to 10 errors are returned together as an ErrorList, so a
 // user fixes a command line in one go.
+//
+// A value with several URLs is the short form of a balancer:
+//
+//	/chat/ ws://127.0.0.1:9001/ ws://127.0.0.1:9002/ [key=value ...]
+//
+// makes a balancer named after the flag ("pass1" for the first --pass)
+// with those members, in Table.Balancers, and a rule to balancer://pass1.
+// lbmethod=, stickysession= and nofailover= are the balancer's, nocanon
+// the rule's, and every other parameter (upgrade=, timeout=, retry=,
+// hcmethod= ...) applies to each member. A value with one URL parses
+// exactly as ParsePass parses it.
+//
+// A balancer://NAME target that no --pass defines is left for the rules
+// file the flags are combined with: call Validate on the combined table.
 func FromFlags(passes []string) (*Table, error) {
 	t := &Table{Rules: make([]*Rule, 0, len(passes))}
 	var errs ErrorList
+	var refs []balancerRef
 	for i, v := range passes {
-		r, err := ParsePass(Pos{File: "--pass", Line: i + 1}, v)
+		pos := Pos{File: "--pass", Line: i + 1, Col: 1}
+		args, end, lexErr := splitArgs(pos, v)
+		if lexErr != nil {
+			lexErr.Msg = "ProxyPass: " + lexErr.Msg
+			if !errs.add(lexErr) {
+				break
+			}
+			continue
+		}
+		d := directive{pos: pos, name: "ProxyPass", args: args, end: end}
+		if isShortForm(args) {
+			r, b, err := parseShortForm(d, fmt.Sprintf("pass%d", i+1))
+			if err != nil {
+				if !errs.add(err) {
+					break
+				}
+				continue
+			}
+			t.Rules = append(t.Rules, r)
+			t.Balancers = append(t.Balancers, b)
+			continue
+		}
+		r, err := parsePass(d)
 		if err != nil {
 			if !errs.add(err) {
 				break
@@ -29,11 +68,131 @@ func FromFlags(passes []string) (*Table, error) {
 			continue
 		}
 		t.Rules = append(t.Rules, r)
+		if isBalancerRule(r) {
+			refs = append(refs, balancerRef{rule: r, pos: args[1].pos})
+		}
+	}
+	// A balancer:// target may name a balancer of the rules file the flags
+	// are used with: only those that the flags define are linked here
+	// (see Table.Validate for the rest).
+	var known []balancerRef
+	for _, ref := range refs {
+		switch {
+		case t.Balancer(ref.rule.Target.Host) != nil:
+			known = append(known, ref)
+		case ref.rule.bal != nil:
+			errs.add(&Error{Pos: ref.pos, Msg: fmt.Sprintf("ProxyPass: balancer parameters for %q, which no --pass with several URLs defines: give them in the rules file's <Proxy> section",
+				"balancer://"+ref.rule.Target.Host)})
+		}
+	}
+	if len(errs) <= maxErrors {
+		set := map[*Balancer]map[string]Pos{}
+		setOf := func(b *Balancer) map[string]Pos {
+			if set[b] == nil {
+				set[b] = map[string]Pos{}
+			}
+			return set[b]
+		}
+		errs.add(linkBalancers(t, known, setOf, nil))
+		slices.SortStableFunc(errs, func(a, b *Error) int { return cmp.Or(a.Pos.Line-b.Pos.Line, a.Pos.Col-b.Pos.Col) })
 	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// isShortForm reports whether a --pass value has several URLs.
+func isShortForm(args []arg) bool {
+	return len(args) >= 3 && isURLArg(args[1].text) && isURLArg(args[2].text)
+}
+
+// isURLArg tells a URL from a key=value parameter.
+func isURLArg(s string) bool {
+	i := strings.Index(s, "://")
+	return i > 0 && !strings.Contains(s[:i], "=")
+}
+
+// memberOnly are the member parameters that make no sense for every
+// member at once.
+var memberOnly = []string{"loadfactor", "route", "status"}
+
+// parseShortForm parses "PATH URL URL... [params]" into a rule to an
+// implicit balancer called name.
+func parseShortForm(d directive, name string) (*Rule, *Balancer, error) {
+	var errs ErrorList
+	fail := func(p Pos, format string, a ...any) {
+		errs.add(&Error{Pos: p, Msg: d.name + ": " + fmt.Sprintf(format, a...)})
+	}
+	path := d.args[0]
+	switch {
+	case path.text == "~":
+		fail(path.pos, `"~" (a regular expression PATH, as in ProxyPassMatch) is not supported yet`)
+	case !strings.HasPrefix(path.text, "/"):
+		fail(path.pos, `PATH %q must start with "/"`, path.text)
+	}
+	k := 1
+	for k < len(d.args) && isURLArg(d.args[k].text) {
+		k++
+	}
+	urls, params := d.args[1:k], d.args[k:]
+	var balArgs, ruleArgs, memberArgs []arg
+	for _, a := range params {
+		key, _, hasVal := strings.Cut(a.text, "=")
+		key = strings.ToLower(key)
+		switch {
+		case !hasVal && (key == "nocanon" || key == "interpolate" || key == "noquery"):
+			ruleArgs = append(ruleArgs, a)
+		case slices.Contains(balancerParams, key) && key != "timeout":
+			balArgs = append(balArgs, a)
+		case slices.Contains(memberOnly, key):
+			fail(a.pos, "%s= is set per member: write the balancer as a <Proxy \"balancer://NAME\"> section in a rules file", key)
+		default:
+			memberArgs = append(memberArgs, a)
+		}
+	}
+	target := "/"
+	if !strings.HasSuffix(path.text, "/") {
+		target = ""
+	}
+	r := &Rule{Pos: d.pos, Kind: Prefix, Path: path.text,
+		Target: &url.URL{Scheme: "balancer", Host: name, Path: target, RawPath: target}}
+	errs.add(parseParams(d, r, ruleArgs))
+	b := &Balancer{Pos: d.pos, Name: name, Method: defaultMethod}
+	s, err := parseBalancerParams(d, balArgs)
+	errs.add(err)
+	errs.add(s.apply(b, map[string]Pos{}, d.name))
+	tmpl, err := parseMember(d, urls[0], memberArgs)
+	errs.add(err)
+	for _, u := range urls {
+		if tmpl == nil {
+			break
+		}
+		m := *tmpl
+		m.Pos = u.pos
+		if isBalancerURL(u.text) {
+			fail(u.pos, "a member must be a ws://, wss://, http:// or https:// URL, not a balancer")
+			continue
+		}
+		target, msg := parseTarget(u.text)
+		if msg != "" {
+			if u != urls[0] {
+				fail(u.pos, "%s", msg)
+			}
+			continue
+		}
+		// PATH's rest starts with "/" (the target is balancer://passN/):
+		// without its trailing "/", the member's path joins it as a
+		// lone URL would, not doubled as Apache joins a member's.
+		target.Path, target.RawPath = strings.TrimSuffix(target.Path, "/"), strings.TrimSuffix(target.RawPath, "/")
+		m.URL = target
+		b.Members = append(b.Members, &m)
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int { return a.Pos.Col - b.Pos.Col })
+	if err := errs.err(); err != nil {
+		return nil, nil, err
+	}
+	return r, b, nil
 }
 
 // ParsePass parses value, the arguments of one ProxyPass directive:
@@ -79,7 +238,7 @@ func parsePass(d directive) (*Rule, error) {
 		return nil, errAt(d.end, "missing URL after PATH %q (%s)", d.args[0].text, passUsage)
 	}
 
-	r := &Rule{Pos: d.pos, Kind: Prefix, Path: d.args[0].text}
+	r := &Rule{Pos: d.pos, Kind: Prefix, Path: d.args[0].text, urlPos: d.args[1].pos}
 	if d.args[1].text == "!" {
 		// Apache silently ignores anything after "!"; it can only be a
 		// mistake, so say so.
@@ -92,6 +251,18 @@ func parsePass(d directive) (*Rule, error) {
 
 	// From here on, report every bad argument, not just the first.
 	var errs ErrorList
+	if isBalancerURL(d.args[1].text) {
+		target, msg := balancerTarget(d.args[1].text)
+		if msg != "" {
+			errs.add(errAt(d.args[1].pos, "%s", msg))
+		}
+		r.Target = target
+		errs.add(balancerRule(d, r, d.args[2:]))
+		if err := errs.err(); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 	target, msg := parseTarget(d.args[1].text)
 	if msg != "" {
 		errs.add(errAt(d.args[1].pos, "%s", msg))
@@ -159,6 +330,8 @@ func parseParams(d directive, r *Rule, args []arg) error {
 			if strings.HasPrefix(a.text, "#") {
 				fail(a.pos, "unexpected %q (a comment must be on a line of its own)", a.text)
 				return errs.err()
+			} else if strings.Contains(a.text, "://") && !hasVal {
+				fail(a.pos, "unexpected second URL %q: several backends make a balancer (see \"Balancers\" in docs/rules.md)", a.text)
 			} else if s := suggest(key, knownParams); s != "" {
 				fail(a.pos, "unknown parameter %q (did you mean %q?)", key, s)
 			} else {

@@ -49,7 +49,7 @@ func parsePassMatch(d directive) (*Rule, error) {
 	case 1:
 		return nil, errAt(d.end, "missing URL after REGEX %q (%s)", d.args[0].text, passMatchUsage)
 	}
-	r := &Rule{Pos: d.pos, Kind: Regex, Path: d.args[0].text}
+	r := &Rule{Pos: d.pos, Kind: Regex, Path: d.args[0].text, urlPos: d.args[1].pos}
 	var errs ErrorList
 	re, msg := compileRegex(r.Path, false)
 	if msg != "" {
@@ -61,6 +61,22 @@ func parsePassMatch(d directive) (*Rule, error) {
 			errs.add(errAt(d.args[2].pos, "unexpected %q after \"!\" (an exclusion takes no parameters)", d.args[2].text))
 		}
 		r.Exclude = true
+		if err := errs.err(); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	if isBalancerURL(d.args[1].text) {
+		name, _ := splitURL(d.args[1].text)
+		target, msg := balancerTarget(d.args[1].text)
+		switch {
+		case strings.Contains(name, "$"):
+			errs.add(errAt(d.args[1].pos, "URL %q: the balancer name cannot hold a $N reference", d.args[1].text))
+		case msg != "":
+			errs.add(errAt(d.args[1].pos, "%s", msg))
+		}
+		r.Target = target
+		errs.add(balancerRule(d, r, d.args[2:]))
 		if err := errs.err(); err != nil {
 			return nil, err
 		}

@@ -88,6 +88,12 @@ type Rule struct {
 	// Conds are a RewriteRule's RewriteConds, in order.
 	Conds []*Cond
 
+	// bal holds the balancer parameters of a ProxyPass to balancer://
+	// until the parser hands them to the balancer (ParsePass keeps them).
+	bal *balancerSettings
+	// urlPos is where the target URL was written, for errors about it.
+	urlPos Pos
+
 	// re is Path compiled (Regex and Rewrite rules), as Apache compiles
 	// it: with DOTALL, "$" matching only at the end, and [NC] folded in.
 	re *regexp.Regexp
@@ -176,7 +182,11 @@ type Table struct {
 	Timeout, ProxyTimeout time.Duration
 	// Sections are the <Proxy URL> sections, in order (see Section).
 	Sections []*Section
-	// Balancers are the <Proxy "balancer://NAME"> sections, in order.
+	// Balancers are the balancers, in the order they were first defined:
+	// by a <Proxy "balancer://NAME"> section, a BalancerMember
+	// balancer://NAME line, or a --pass with several URLs (FromFlags).
+	// Every rule whose target is balancer://NAME has its balancer here,
+	// and every balancer has at least one member.
 	Balancers []*Balancer
 	// TLS is the listener's certificate (SSLEngine on with
 	// SSLCertificateFile and SSLCertificateKeyFile); zero: plain HTTP.
