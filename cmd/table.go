@@ -50,8 +50,9 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 		errs = appendErrors(errs, err)
 	}
 	var flagRules []*rules.Rule
+	var flagBalancers []*rules.Balancer
 	if flagTable != nil {
-		flagRules = flagTable.Rules
+		flagRules, flagBalancers = flagTable.Rules, flagTable.Balancers
 	}
 	for i, v := range cmd.StringSlice("pass-match") {
 		r, err := rules.ParsePassMatch(rules.Pos{File: "--pass-match", Line: i + 1}, v)
@@ -65,6 +66,12 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 		return nil, errs
 	}
 	table.Rules = append(flagRules, table.Rules...)
+	table.Balancers = append(flagBalancers, table.Balancers...)
+	// A --pass may name a balancer of the file: names are checked once
+	// everything is together.
+	if err := table.Validate(); err != nil {
+		return nil, err
+	}
 	if d := cmd.Duration("timeout"); d > 0 {
 		table.Timeout = d
 	}

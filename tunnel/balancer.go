@@ -226,19 +226,9 @@ func stickyRoute(r *http.Request, sticky string) string {
 	return route
 }
 
-// memberMatch is m sent to a member: the member's URL replaces
-// balancer://NAME, and its parameters win over the rule's.
-func memberMatch(m rules.Match, mem *member) rules.Match {
-	rule := *m.Rule
-	rule.Target = mem.m.URL
-	rule.Upgrade = cmp.Or(mem.m.Upgrade, rule.Upgrade)
-	m.Rule = &rule
-	m.Scheme, m.Host = mem.m.URL.Scheme, mem.m.URL.Host
-	m.RequestURI = strings.TrimSuffix(mem.m.URL.EscapedPath(), "/") + m.RequestURI
-	m.ResponseTimeout = cmp.Or(mem.m.Timeout, m.ResponseTimeout)
-	m.ConnectTimeout = cmp.Or(mem.m.ConnectTimeout, m.ConnectTimeout)
-	return m
-}
+// memberMatch is m sent to a member: rules.Match.Member joins the member's
+// URL and the request as Apache does, and lets its parameters win.
+func memberMatch(m rules.Match, mem *member) rules.Match { return m.Member(mem.m) }
 
 // pools is the balancers of one table, by definition.
 type pools struct {

@@ -194,7 +194,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m = memberMatch(m, bt.mem)
-		m.Legacy = cur.table.Legacy && (m.Scheme == "ws" || m.Scheme == "wss")
 	}
 	// An HTTP/1.0 request's Upgrade header is ignored (RFC 9110 §7.8);
 	// Apache would tunnel without ever sending the 101 status line.
