@@ -1,0 +1,121 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// nameServer is a WebSocket backend that sends its name and closes.
+func nameServer(t *testing.T, name string) *httptest.Server {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.Write(r.Context(), websocket.MessageText, []byte(name))
+		c.Read(r.Context()) // until the client closes
+	}))
+	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
+	return ts
+}
+
+// TestBalancerKillOneOfThree is the issue's example: three members, the
+// third a hot standby, bybusyness. A steady stream of new tunnels keeps
+// going while the first member is killed: no client sees a failure.
+func TestBalancerKillOneOfThree(t *testing.T) {
+	a, b, h := nameServer(t, "a"), nameServer(t, "b"), nameServer(t, "h")
+	conf := writeFile(t, "balancer.conf", `<Proxy "balancer://chat">
+    BalancerMember "ws://`+a.Listener.Addr().String()+`" loadfactor=2
+    BalancerMember "ws://`+b.Listener.Addr().String()+`"
+    BalancerMember "ws://`+h.Listener.Addr().String()+`" status=+H
+    ProxySet lbmethod=bybusyness
+</Proxy>
+ProxyPass "/chat/" "balancer://chat/"
+`)
+	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--config", conf)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := map[string]int{}
+	failures := 0
+	for i := range 60 {
+		if i == 20 {
+			a.CloseClientConnections()
+			a.Close()
+		}
+		c, _, err := websocket.Dial(ctx, "ws://"+proxy+"/chat/room", nil)
+		if err != nil {
+			failures++
+			continue
+		}
+		_, name, err := c.Read(ctx)
+		if err != nil {
+			failures++
+		}
+		got[string(name)]++
+		c.Close(websocket.StatusNormalClosure, "")
+		if i == 19 && (got["a"] <= got["b"] || got["a"]+got["b"] != 20) {
+			// Tunnels one after the other are rarely busy at once, so
+			// bybusyness mostly falls back to the load factors, 2:1
+			// (rarely: a closing tunnel may still count as busy).
+			t.Errorf("first 20 tunnels went %v; want more on a (loadfactor 2) than on b", got)
+		}
+	}
+	if failures != 0 {
+		t.Errorf("%d of 60 tunnels failed while a member died; want 0", failures)
+	}
+	if got["h"] != 0 || got["a"] > 20 || got["a"]+got["b"] != 60 {
+		t.Errorf("tunnels went %v; want a only before it died, b the rest, the standby none", got)
+	}
+	// With b gone too, the standby takes over.
+	b.CloseClientConnections()
+	b.Close()
+	c, _, err := websocket.Dial(ctx, "ws://"+proxy+"/chat/room", nil)
+	if err != nil {
+		t.Fatalf("Dial with only the standby left: %v", err)
+	}
+	defer c.CloseNow()
+	if _, name, _ := c.Read(ctx); string(name) != "h" {
+		t.Errorf("with a and b down the tunnel went to %q; want the standby h", name)
+	}
+}
+
+func TestBalancerShortFormAndStatus(t *testing.T) {
+	a, b := nameServer(t, "a"), nameServer(t, "b")
+	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--status",
+		"--pass", "/chat/ ws://"+a.Listener.Addr().String()+" ws://"+b.Listener.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	order := ""
+	for range 4 {
+		c, _, err := websocket.Dial(ctx, "ws://"+proxy+"/chat/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, name, _ := c.Read(ctx)
+		order += string(name)
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	if order != "abab" {
+		t.Errorf("4 tunnels over the --pass short form went %s; want abab", order)
+	}
+	resp, err := http.Get("http://" + proxy + "/.wsgate/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var status statsJSON
+	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
+		t.Fatal(err)
+	}
+	if len(status.Balancers) != 1 || status.Balancers[0].Name != "balancer://pass1" || status.Balancers[0].Method != "byrequests" ||
+		len(status.Balancers[0].Members) != 2 || status.Balancers[0].Members[0].State != "ok" || status.Balancers[0].Members[0].Total != 2 {
+		t.Errorf("status balancers = %+v; want balancer://pass1, byrequests, 2 members ok with 2 tunnels each", status.Balancers)
+	}
+}
