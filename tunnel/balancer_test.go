@@ -300,3 +300,26 @@ func TestHealthCheck(t *testing.T) {
 		t.Errorf("Snapshot.Balancers = %+v", srv.Snapshot().Balancers)
 	}
 }
+
+func TestPlainRequestFailover(t *testing.T) {
+	dead := startNamed(t, "dead")
+	live, _ := recordingBackend(t)
+	deadAddr := dead.addr
+	dead.stop()
+	proxy, srv := balancerProxy(t, &rules.Balancer{Members: []*rules.Member{
+		{URL: mustURL(t, "http://"+deadAddr), LoadFactor: 1}, {URL: mustURL(t, "http://"+live), LoadFactor: 1}}})
+	// Apache 2.4.71 answers this first request from the live member too.
+	for range 3 {
+		resp, err := http.Get("http://" + proxy + "/chat/page")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET with the first member dead = %d; want 200 from the other", resp.StatusCode)
+		}
+	}
+	if st := memberState(srv, 0); st != "error" {
+		t.Errorf("dead member state = %q; want error", st)
+	}
+}

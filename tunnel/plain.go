@@ -1,13 +1,14 @@
 package tunnel
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/wsgate/wsgate/rules"
 )
@@ -17,7 +18,7 @@ type matchKey struct{}
 // plainTarget travels with a plain request to the reverse proxy's hooks.
 type plainTarget struct {
 	m  rules.Match
-	bt balanced
+	bt *balanced
 }
 
 // errUnexpectedSwitch refuses a 101 to a request that asked for no upgrade:
@@ -46,18 +47,31 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			}
 			return nil
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			// A plain request is not retried on another member (its body
-			// may be gone), but a member that refused is left out.
-			var oe *net.OpError
-			if pt, ok := r.Context().Value(matchKey{}).(plainTarget); ok && pt.bt.mem != nil &&
-				errors.As(err, &oe) && oe.Op == "dial" {
-				pt.bt.pool.failed(pt.bt.mem, err, time.Now())
-			}
-			s.fail(w, r, err)
-		},
-		ErrorLog: nil,
+		ErrorHandler: s.plainError,
+		ErrorLog:     nil,
 	}
+}
+
+// plainError answers a plain request the backend failed. A balancer member
+// that refused the connection is left out, and a request without a body is
+// sent to the next member, as mod_proxy_balancer does: nothing was sent
+// anywhere yet. (A body may be half read by then, so such a request fails.)
+func (s *Server) plainError(w http.ResponseWriter, r *http.Request, err error) {
+	pt, ok := r.Context().Value(matchKey{}).(plainTarget)
+	if !ok || pt.bt == nil || pt.bt.mem == nil || !isDialError(err) {
+		s.fail(w, r, err)
+		return
+	}
+	next, ferr := pt.bt.failover(r, err)
+	if ferr != nil || (r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0) {
+		s.fail(w, r, cmp.Or(ferr, err))
+		return
+	}
+	pt.m = next
+	pt.bt.mem.open.Add(1)
+	pt.bt.mem.total.Add(1)
+	defer pt.bt.mem.open.Add(-1)
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, pt)))
 }
 
 // rewrite points the outbound request at the matched backend URL, keeping

@@ -214,7 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bt.mem.total.Add(1)
 		defer bt.mem.open.Add(-1)
 	}
-	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, bt})))
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, &bt})))
 }
 
 // balanced is the balancer member a request was sent to, if any.
