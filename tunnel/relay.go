@@ -62,6 +62,8 @@ type Tunnel struct {
 	idle            time.Duration
 	lastActive      atomic.Int64 // unix nanoseconds; kept only when idle > 0
 	closeOnce       sync.Once
+	mu              sync.Mutex // guards client while it is attached, and closed
+	closed          bool
 	firstDone       atomic.Int32 // 1 + the Direction that finished first
 	stopped         atomic.Bool  // closed by the proxy (shutdown), not a peer
 }
@@ -213,9 +215,29 @@ func (t *Tunnel) stop() {
 
 func (t *Tunnel) closeBoth() {
 	t.closeOnce.Do(func() {
-		t.client.Close()
+		t.mu.Lock()
+		t.closed = true
+		client := t.client
+		t.mu.Unlock()
+		if client != nil {
+			client.Close()
+		}
 		t.backend.Close()
 	})
+}
+
+// attach gives the tunnel its client connection, once hijacked. A tunnel is
+// registered (so that Shutdown can reach it) before its client is known;
+// if Shutdown already closed it, attach reports false and the caller
+// closes the client.
+func (t *Tunnel) attach(c net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.client = c
+	return true
 }
 
 func isTimeout(err error) bool {

@@ -114,8 +114,12 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, res.err)
 		return
 	}
-	t.client = client
 	tunnelled = true
+	if !t.attach(client) {
+		client.Close()
+		res = result{closedBy: "proxy"}
+		return
+	}
 	sent := writeSwitch(brw.Writer, resp)
 	if res.err = brw.Writer.Flush(); res.err != nil {
 		t.closeBoth()
