@@ -62,6 +62,10 @@ type frameReader struct {
 	ctl  [125]byte // control frame payload, unmasked
 	ctlN int
 
+	// closes counts close frames seen; closesAtAway is the count when our
+	// going-away frame was sent (goaway.go).
+	closes, closesAtAway int
+
 	// trace capture, only when Config.OnMessage is set
 	traceMax  int
 	capture   []byte
@@ -242,6 +246,7 @@ func (r *frameReader) frameDone() {
 		r.pongs++
 		r.emit(OpPong, int64(r.ctlN), r.ctl[:r.ctlN], false, false)
 	case OpClose:
+		r.closes++
 		code, reason := 1005, "" // RFC 6455 §7.1.5: no status code present
 		if r.ctlN >= 2 {
 			code, reason = int(binary.BigEndian.Uint16(r.ctl[:2])), string(r.ctl[2:r.ctlN])

@@ -66,6 +66,13 @@ type Tunnel struct {
 	closed          bool
 	firstDone       atomic.Int32 // 1 + the Direction that finished first
 	stopped         atomic.Bool  // closed by the proxy (shutdown), not a peer
+
+	// Going away (graceful shutdown, goaway.go): wmu[d] is held around
+	// every write in direction d, so that a close frame can be put
+	// between two frames from outside the relay goroutine.
+	wmu        [2]sync.Mutex
+	away       [2]bool // under wmu: our close frame was sent in this direction
+	awayWanted atomic.Bool
 }
 
 // result is how a tunnel ended.
@@ -94,7 +101,7 @@ func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
 	switch {
 	case errors.Is(res.err, errIdle):
 		res.closedBy = "idle"
-	case t.stopped.Load():
+	case t.stopped.Load(), t.awayWanted.Load():
 		res.closedBy = "proxy"
 	default:
 		res.closedBy = Direction(t.firstDone.Load() - 1).Side()
@@ -123,7 +130,7 @@ func (t *Tunnel) copy(d Direction, dst, src net.Conn, pending []byte) error {
 		bufPool.Put(bp)
 	}
 	t.firstDone.CompareAndSwap(0, int32(d)+1)
-	if err == io.EOF {
+	if err == io.EOF || err == errAnswered {
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 			return nil
 		}
@@ -184,13 +191,21 @@ func (t *Tunnel) write(d Direction, dst net.Conn, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
+	t.wmu[d].Lock()
+	defer t.wmu[d].Unlock()
 	// Read the frames before passing them on: a trace then shows a
 	// message before the answer it causes, whichever goroutine runs first.
 	t.frames[d].feed(p)
+	if t.away[d] {
+		return t.afterAway(d)
+	}
 	n, err := dst.Write(p)
 	t.flows[d].bytes.Add(int64(n))
 	if t.idle > 0 {
 		t.lastActive.Store(time.Now().UnixNano())
+	}
+	if err == nil && t.awayWanted.Load() {
+		t.sayGoingAway(d, dst)
 	}
 	return err
 }

@@ -143,28 +143,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting, closes every open tunnel and waits for the
-// requests in flight, until ctx is done. Hijacked connections are invisible
-// to http.Server.Shutdown, hence the registry.
+// Shutdown stops accepting and ends every tunnel gracefully: each peer of a
+// WebSocket tunnel gets a close frame with 1001 (going away) between two
+// frames, and the tunnels are given until ctx is done to finish; then
+// whatever is left is closed. Requests in flight are waited for the same
+// way. Hijacked connections are invisible to http.Server.Shutdown, hence
+// the registry.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.reg.stopAll()
 	s.mu.Lock()
 	s.shutdown = true
 	servers := s.servers
 	s.mu.Unlock()
+	s.reg.goAwayAll()
 	var errs []error
 	for _, hs := range servers {
 		errs = append(errs, hs.Shutdown(ctx))
 	}
 	s.cur.Load().pools.close()
 	s.transport.CloseIdleConnections()
-	done := make(chan struct{})
-	go func() { s.reg.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		errs = append(errs, ctx.Err())
+	if !s.reg.wait(ctx) {
+		errs = append(errs, fmt.Errorf("grace period over, %d tunnels closed at once: %w", s.reg.snapshot(time.Now()).Open, ctx.Err()))
 	}
+	s.reg.stopAll()
+	s.reg.wait(context.Background())
 	return errors.Join(errs...)
 }
 

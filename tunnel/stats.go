@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -229,6 +230,33 @@ func (r *registry) remove(ti TunnelInfo, t *Tunnel) {
 	r.closedNext = (r.closedNext + 1) % closedHistory
 	r.mu.Unlock()
 	r.wg.Done()
+}
+
+// goAwayAll refuses new tunnels and sends every live one's peers a
+// going-away close frame.
+func (r *registry) goAwayAll() {
+	r.mu.Lock()
+	r.stopped = true
+	live := make([]*Tunnel, 0, len(r.live))
+	for t := range r.live {
+		live = append(live, t)
+	}
+	r.mu.Unlock()
+	for _, t := range live {
+		t.goAway()
+	}
+}
+
+// wait waits for every tunnel to end, or ctx; it reports whether they did.
+func (r *registry) wait(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // stopAll closes every live tunnel and refuses new ones.

@@ -539,19 +539,95 @@ func TestIdleTimeout(t *testing.T) {
 	waitOpen(t, srv, 0)
 }
 
-func TestShutdownClosesTunnels(t *testing.T) {
-	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/")
+func TestShutdownSaysGoingAway(t *testing.T) {
+	// The backend records the close it gets; the client reads and so
+	// answers the proxy's close, as a live client does.
+	backendClose := make(chan error, 1)
+	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.Write(r.Context(), websocket.MessageText, []byte("hello"))
+		_, _, err = c.Read(r.Context())
+		backendClose <- err
+	}))
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
 	ctx := testContext(t)
 	c := dialWS(t, ctx, "ws://"+proxy+"/")
-	waitOpen(t, srv, 1)
+	if _, _, err := c.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clientClose := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		clientClose <- err
+	}()
+	start := time.Now()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if _, _, err := c.Read(ctx); err == nil {
-		t.Fatal("Read after Shutdown succeeded; want the tunnel closed")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Shutdown took %v with peers that answer at once", d)
+	}
+	for side, ch := range map[string]chan error{"client": clientClose, "backend": backendClose} {
+		if err := <-ch; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("%s got %v; want a close frame with 1001 going away", side, err)
+		}
+	}
+	s := srv.Snapshot()
+	if s.Open != 0 || len(s.Closed) != 1 || s.Closed[0].ClosedBy != "proxy" {
+		t.Errorf("after Shutdown: %d open, closed %+v; want 0 open, closed by the proxy", s.Open, s.Closed)
+	}
+}
+
+// TestShutdownGraceEnds: a client that never answers the close is cut off
+// when the grace period ends.
+func TestShutdownGraceEnds(t *testing.T) {
+	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/")
+	ctx := testContext(t)
+	c := dialWS(t, ctx, "ws://"+proxy+"/") // never reads: never answers
+	waitOpen(t, srv, 1)
+	grace, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	err := srv.Shutdown(grace)
+	if err == nil || !strings.Contains(err.Error(), "grace period over, 1 tunnels") {
+		t.Errorf("Shutdown = %v; want the grace period over with 1 tunnel cut", err)
 	}
 	if s := srv.Snapshot(); s.Open != 0 {
 		t.Errorf("open tunnels after Shutdown = %d; want 0", s.Open)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("client Read = %v; want the 1001 close it was sent", err)
+	}
+}
+
+// TestGoingAwayAtFrameBoundary: a close frame never lands inside a message
+// being relayed: a big message in flight arrives whole, then the close.
+func TestGoingAwayAtFrameBoundary(t *testing.T) {
+	tun := &Tunnel{}
+	tun.watch(true, nil, 0)
+	half := frame(true, false, OpBinary, nil, make([]byte, 1000))[:500]
+	var sink bytes.Buffer
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	go io.Copy(&sink, c2)
+	tun.client, tun.backend = c1, c1
+	if err := tun.write(Down, c1, half); err != nil {
+		t.Fatal(err)
+	}
+	tun.goAway() // mid-frame: must wait
+	if tun.away[Down] {
+		t.Fatal("close frame sent in the middle of a frame")
+	}
+	rest := frame(true, false, OpBinary, nil, make([]byte, 1000))[500:]
+	if err := tun.write(Down, c1, rest); err != nil {
+		t.Fatal(err)
+	}
+	if !tun.away[Down] {
+		t.Fatal("no close frame after the frame in flight ended")
 	}
 }
 

@@ -1,0 +1,87 @@
+package tunnel
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"net"
+	"time"
+)
+
+// A graceful shutdown says goodbye the WebSocket way: a close frame with
+// 1001 (going away, RFC 6455 §7.4.1) to both peers of every tunnel, each
+// put between two frames so that no message is cut, then the peers'
+// answers are awaited (and not passed on: each peer already has ours)
+// until the grace period ends.
+
+// errAnswered ends a direction whose peer answered our close frame.
+var errAnswered = errors.New("close frame answered")
+
+const goingAway = 1001
+
+// goAway asks both directions to send a going-away close frame at their
+// next frame boundary: now if they are between frames, else as soon as
+// the frame in flight has passed.
+func (t *Tunnel) goAway() {
+	t.awayWanted.Store(true)
+	t.mu.Lock()
+	client := t.client
+	t.mu.Unlock()
+	if client == nil {
+		return // not attached yet: no 101 was sent, nothing to say
+	}
+	for _, d := range []Direction{Up, Down} {
+		dst := t.backend
+		if d == Down {
+			dst = client
+		}
+		t.wmu[d].Lock()
+		t.sayGoingAway(d, dst)
+		t.wmu[d].Unlock()
+	}
+}
+
+// sayGoingAway sends the close frame in direction d if it is due and the
+// stream is between frames. The caller holds wmu[d].
+func (t *Tunnel) sayGoingAway(d Direction, dst net.Conn) {
+	r := &t.frames[d]
+	if t.away[d] || r.raw || r.hn != 0 || r.left != 0 {
+		return // said already, not WebSocket, or in the middle of a frame
+	}
+	// The frame goes to the peer that reads this direction: the backend
+	// for Up, where a client's frames must be masked (RFC 6455 §5.3).
+	f := closeFrame(goingAway, "going away", d == Up)
+	dst.SetWriteDeadline(time.Now().Add(time.Second))
+	dst.Write(f)
+	dst.SetWriteDeadline(time.Time{})
+	t.away[d] = true
+	r.closesAtAway = r.closes
+}
+
+// afterAway handles bytes that arrive in a direction after our close frame:
+// they are not passed on, and the peer's own close frame ends the
+// direction. The caller holds wmu[d].
+func (t *Tunnel) afterAway(d Direction) error {
+	if t.frames[d].closes > t.frames[d].closesAtAway || t.frames[d].raw {
+		return errAnswered
+	}
+	return nil
+}
+
+// closeFrame builds a close frame with a status code and reason.
+func closeFrame(code int, reason string, masked bool) []byte {
+	payload := binary.BigEndian.AppendUint16(nil, uint16(code))
+	payload = append(payload, reason...)
+	b := []byte{0x80 | byte(OpClose), byte(len(payload))}
+	if !masked {
+		return append(b, payload...)
+	}
+	b[1] |= 0x80
+	var key [4]byte
+	rand.Read(key[:])
+	b = append(b, key[:]...)
+	for i, c := range payload {
+		b = append(b, c^key[i&3])
+	}
+	return b
+}
