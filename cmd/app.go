@@ -39,6 +39,10 @@ type env struct {
 	// terminal reports whether stdout is a terminal the live view may use.
 	terminal bool
 	info     Info
+	// force is closed by a second stop signal: stop at once, no grace.
+	force <-chan struct{}
+	// reload receives SIGHUP: re-read the rules file.
+	reload <-chan struct{}
 }
 
 // usageError marks an error that is the user's input, not the world: exit 2.
@@ -50,14 +54,39 @@ func (e usageError) Unwrap() error { return e.err }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // Main runs wsgate with the process's arguments and streams and returns the
-// exit code. The first SIGINT or SIGTERM stops the running command cleanly;
-// a second one kills the process (the signal handler is gone by then).
+// exit code. The first SIGINT or SIGTERM stops the running command
+// gracefully; a second one stops it at once; a third is left to the
+// system, which kills the process. SIGHUP asks serve to re-read its rules.
 func Main(args []string, info Info) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() { <-ctx.Done(); stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	force := make(chan struct{})
+	reload := make(chan struct{}, 1)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		stops := 0
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				select {
+				case reload <- struct{}{}:
+				default: // one reload pending is enough
+				}
+				continue
+			}
+			if stops++; stops == 1 {
+				cancel()
+				continue
+			}
+			close(force)
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			return
+		}
+	}()
 	e := &env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		getenv: os.Getenv, terminal: isTerminal(os.Stdout), info: info,
+		force: force, reload: reload,
 	}
 	return run(ctx, e, args)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -17,8 +18,9 @@ import (
 	"github.com/wsgate/wsgate/tunnel"
 )
 
-// shutdownGrace is how long a stop waits for requests in flight.
-const shutdownGrace = 5 * time.Second
+// defaultGrace is how long a stop waits for tunnels to answer their
+// going-away close and for requests in flight.
+const defaultGrace = 10 * time.Second
 
 // defaultListen is loopback: a development tool must not open a port to
 // the network by surprise.
@@ -32,6 +34,8 @@ func serveCommand(e *env) *cli.Command {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format when not showing the live view: text or json"},
 		&cli.BoolFlag{Name: "no-live", Usage: "print log lines instead of the live view, even on a terminal"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more (debug level)"},
+		&cli.DurationFlag{Name: "grace", Value: defaultGrace,
+			Usage: "on stop, how long tunnels get to answer the 1001 going-away close before they are cut (a second Ctrl-C cuts at once)"},
 	}
 	return &cli.Command{
 		Name:      "serve",
@@ -45,7 +49,7 @@ func serveCommand(e *env) *cli.Command {
 			"   wsgate serve --config wsgate.conf\n\n" +
 			"--demo starts a built-in echo backend behind the proxy, to try it at once.",
 		OnUsageError: onUsageError,
-		Flags:        slices.Concat(flags, ruleFlags(), tlsFlags(), observeFlags(), traceFlags()),
+		Flags:        slices.Concat(flags, ruleFlags(), limitFlags(), tlsFlags(), observeFlags(), traceFlags()),
 		Action:       func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
 }
@@ -74,6 +78,10 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	lim, err := limitFlagValues(cmd)
+	if err != nil {
+		return err
+	}
 	if obs.statsFile != nil {
 		defer obs.statsFile.Close()
 	}
@@ -95,6 +103,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 
 	var demoURL string
+	var demoRule *rules.Rule
 	if cmd.Bool("demo") {
 		addr, stopEcho, err := startEcho(ctx)
 		if err != nil {
@@ -102,11 +111,11 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		}
 		defer stopEcho()
 		demoURL = "ws://" + addr + "/"
-		r, err := rules.ParsePass(rules.Pos{File: "--demo"}, "/ "+demoURL)
+		demoRule, err = rules.ParsePass(rules.Pos{File: "--demo"}, "/ "+demoURL)
 		if err != nil {
 			return err
 		}
-		table.Rules = append(table.Rules, r)
+		table.Rules = append(table.Rules, demoRule)
 	}
 	if len(table.Rules) == 0 {
 		return usagef("nothing to proxy: give a backend URL (wsgate serve ws://127.0.0.1:9001/), " +
@@ -122,6 +131,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	cfg := tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS,
 		Wrap: obs.statusWrap(func() tunnel.Snapshot { return srv.Snapshot() }, start, e.info.Version)}
 	tr.configure(&cfg)
+	lim.configure(&cfg)
 	srv = tunnel.New(cfg)
 	errc := make(chan error, len(lns))
 	for _, ln := range lns {
@@ -142,6 +152,16 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		fmt.Fprintf(e.stdout, "  or open %s://%s/ in a browser\n", map[string]string{"ws": "http", "wss": "https"}[scheme], addr)
 	}
 
+	go reloadOnSignal(ctx, e, log, srv, func() (*rules.Table, error) {
+		t, err := loadTable(cmd, e.stderr)
+		if err == nil {
+			err = addBackendArg(cmd, t)
+		}
+		if err == nil && demoRule != nil {
+			t.Rules = append(t.Rules, demoRule)
+		}
+		return t, err
+	})
 	if obs.exitAfter > 0 || obs.exitIdle > 0 {
 		go watchExit(ctx, srv.Snapshot, obs.exitAfter, obs.exitIdle, log, quit)
 	}
@@ -154,9 +174,18 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), cmd.Duration("grace"))
 	defer cancel()
-	srv.Shutdown(sctx)
+	go func() {
+		select {
+		case <-e.force:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		log.Warn("stopped before every tunnel said goodbye", "error", serr.Error())
+	}
 	err = errors.Join(err, tr.close()) // the HAR, now that no message can arrive
 	if obs.statsFile != nil {
 		err = errors.Join(err, writeStats(obs.statsFile, srv.Snapshot(), start, e.info.Version))
@@ -235,3 +264,23 @@ func summary(s tunnel.Snapshot, up time.Duration) string {
 }
 
 var errNoRoute = errors.New("no route")
+
+// reloadOnSignal re-reads the rules on SIGHUP: new tunnels use the new
+// rules, open ones keep running untouched, and a bad file is reported and
+// changes nothing. Listen addresses and TLS are read at start only.
+func reloadOnSignal(ctx context.Context, e *env, log *slog.Logger, srv *tunnel.Server, load func() (*rules.Table, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.reload:
+		}
+		t, err := load()
+		if err != nil {
+			log.Error("reload failed, the old rules stay", "error", err.Error())
+			continue
+		}
+		srv.SetTable(t)
+		log.Info("rules reloaded", "rules", len(t.Rules), "balancers", len(t.Balancers))
+	}
+}

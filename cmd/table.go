@@ -23,6 +23,7 @@ func ruleFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "strict", Usage: "treat warnings about the rules file (skipped directives) as errors"},
 		&cli.DurationFlag{Name: "timeout",
 			Usage: "Apache's Timeout: with timeout= or ProxyTimeout it sets the tunnels' idle timeout (max of both); unset: no idle timeout"},
+		originFlag(),
 	}
 }
 
@@ -70,6 +71,9 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 	// A --pass may name a balancer of the file: names are checked once
 	// everything is together.
 	if err := table.Validate(); err != nil {
+		return nil, err
+	}
+	if err := addOrigins(cmd, table); err != nil {
 		return nil, err
 	}
 	if d := cmd.Duration("timeout"); d > 0 {

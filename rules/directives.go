@@ -15,6 +15,7 @@ var directiveNames = func() map[string]string {
 		"SSLCertificateFile", "SSLCertificateKeyFile", "SSLProxyEngine", "SSLProxyVerify",
 		"SSLProxyCACertificateFile", "SSLProxyCheckPeerName", "BalancerMember",
 		"ProxyWebsocketIdleTimeout", "ProxyWebsocketAsync", "ProxyWebsocketAsyncDelay",
+		"WsgateAllowOrigin", // wsgate's own, not Apache's
 	} {
 		m[strings.ToLower(n)] = n
 	}

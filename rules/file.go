@@ -427,6 +427,8 @@ func (p *parser) directive(d directive) {
 			}
 			p.t.Timeout = v
 		}
+	case "wsgatealloworigin":
+		p.allowOrigin(d)
 	case "proxyrequests":
 		if on, ok := p.flag(d); ok && on {
 			p.errorf(d.args[0].pos, "ProxyRequests On: wsgate is a reverse proxy, not a forward proxy")

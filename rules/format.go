@@ -168,6 +168,13 @@ func (t *Table) format(origins bool) string {
 	if t.ProxyTimeout > 0 {
 		line(Pos{}, "ProxyTimeout "+formatDuration(t.ProxyTimeout))
 	}
+	if len(t.AllowOrigins) > 0 {
+		args := make([]string, len(t.AllowOrigins))
+		for i, o := range t.AllowOrigins {
+			args[i] = quoteArg(o)
+		}
+		line(Pos{}, "WsgateAllowOrigin "+strings.Join(args, " "))
+	}
 	if t.TLS.CertFile != "" {
 		line(t.TLS.Pos, "SSLEngine on")
 		line(t.TLS.Pos, "SSLCertificateFile "+quoteArg(t.TLS.CertFile))

@@ -194,6 +194,11 @@ type Table struct {
 	// BackendTLS is what the SSLProxy* directives say about wss:// and
 	// https:// backends.
 	BackendTLS BackendTLS
+	// AllowOrigins are the origin patterns of WsgateAllowOrigin and
+	// --allow-origin (see CheckOriginPattern). Empty: the Origin header is
+	// not looked at and the backend judges it. Otherwise an upgrade whose
+	// Origin matches none is refused (OriginAllowed).
+	AllowOrigins []string
 	// Warnings are lines that were read but are not acted on (a
 	// <VirtualHost>, LoadModule, ServerName ...), each saying why. With
 	// Options.Strict they are errors instead.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -44,6 +45,9 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusSwitchingProtocols {
 				return errUnexpectedSwitch
+			}
+			if resp.StatusCode < 100 || resp.StatusCode > 999 {
+				return fmt.Errorf("backend answered with invalid status %d", resp.StatusCode)
 			}
 			return nil
 		},

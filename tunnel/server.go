@@ -46,6 +46,20 @@ type Config struct {
 	// ResponseTimeout bounds the wait for the backend's answer when the
 	// rule sets no timeout=. Zero: 60 s, as Apache. Expiry answers 502.
 	ResponseTimeout time.Duration
+	// MaxHeaderBytes bounds a request's line and headers; past it the
+	// request is answered 431 (Go's server allows 4 KiB of slack). Zero:
+	// 64 KiB. A request line longer than Apache's 8191 bytes is answered
+	// 414 whatever this says.
+	MaxHeaderBytes int
+	// HeaderTimeout bounds the reading of a request's line and headers
+	// from its first byte, and the wait for the next request on a
+	// keep-alive connection: a client that trickles its headers
+	// (slowloris) or idles is disconnected. Zero: 60 s, Apache's Timeout.
+	HeaderTimeout time.Duration
+	// MaxTunnels bounds the open tunnels: past it an upgrade is answered
+	// 503 and logged, while plain HTTP requests are still served. Zero:
+	// no limit.
+	MaxTunnels int
 
 	// OnMessage, when set, is called for every WebSocket message and
 	// control frame that passes a tunnel, from that tunnel's relay
@@ -124,7 +138,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	hs := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: apacheTimeout,
+		ReadHeaderTimeout: s.headerTimeout(),
+		IdleTimeout:       s.headerTimeout(),
+		MaxHeaderBytes:    s.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.mu.Lock()
@@ -182,6 +198,9 @@ func (s *Server) Snapshot() Snapshot {
 // rule allows becomes a tunnel; any other matched request is proxied as
 // plain HTTP (Apache's default, ProxyWebsocketFallbackToProxyHttp On).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.admitRequest(w, r) {
+		return
+	}
 	cur := s.cur.Load()
 	m, err := cur.table.Match(r)
 	if err != nil {
@@ -201,6 +220,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoAtLeast(1, 1) {
 		asked := headerValue(r.Header, "Upgrade")
 		if proto, ok := m.Rule.UpgradeTo(asked); ok {
+			if err := s.admitUpgrade(r, cur.table); err != nil {
+				s.fail(w, r, err)
+				return
+			}
 			s.upgrade(w, r, m, proto, bt)
 			return
 		}
@@ -276,7 +299,7 @@ func statusFor(err error) int {
 	switch {
 	case errors.As(err, &re):
 		return re.Status
-	case errors.Is(err, errShuttingDown), errors.Is(err, errNoMember):
+	case errors.Is(err, errShuttingDown), errors.Is(err, errNoMember), errors.Is(err, errTooManyTunnels):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errBodyTooLarge):
 		return http.StatusRequestEntityTooLarge

@@ -196,11 +196,17 @@ func (r *registry) route(name string) *RouteInfo {
 	return ri
 }
 
-func (r *registry) add(t *Tunnel) bool {
+// add registers t, unless shutdown has begun (errShuttingDown) or max
+// tunnels (0: no limit) are already open (errTooManyTunnels): checked and
+// added under one lock, so that concurrent upgrades cannot overshoot.
+func (r *registry) add(t *Tunnel, max int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
-		return false
+		return errShuttingDown
+	}
+	if max > 0 && len(r.live) >= max {
+		return fmt.Errorf("%w (%d, --max-tunnels)", errTooManyTunnels, max)
 	}
 	if r.live == nil {
 		r.live = make(map[*Tunnel]struct{})
@@ -210,7 +216,7 @@ func (r *registry) add(t *Tunnel) bool {
 	ri.Open++
 	ri.Total++
 	r.wg.Add(1)
-	return true
+	return nil
 }
 
 // remove records a finished tunnel in the totals and the history.

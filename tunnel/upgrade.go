@@ -71,7 +71,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		return
 	}
 	br := bufio.NewReader(backend)
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := readAnswer(br)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err))
 		return
@@ -97,8 +97,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		idle:    m.IdleTimeout,
 	}
 	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
-	if !s.reg.add(t) {
-		s.fail(w, r, errShuttingDown)
+	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	res := result{closedBy: "client"}
@@ -170,6 +170,31 @@ func (s *Server) finish(t *Tunnel, res result) {
 	if s.cfg.OnTunnel != nil && t.client != nil {
 		s.cfg.OnTunnel(TunnelEvent{Closed: true, Info: ti})
 	}
+}
+
+// maxInterim bounds the informational answers skipped before the real one.
+const maxInterim = 8
+
+// readAnswer reads the backend's answer to the upgrade. Interim answers
+// (100 Continue, 103 Early Hints: 1xx other than 101) come before the real
+// one and are skipped, as a client skips them (RFC 9110 §15.2); a status
+// that is not three digits from 100 up is not HTTP and fails, as does any
+// other garbage.
+func readAnswer(br *bufio.Reader) (*http.Response, error) {
+	for range maxInterim {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, err
+		}
+		switch code := resp.StatusCode; {
+		case code < 100 || code > 999:
+			return nil, fmt.Errorf("invalid status %d", code)
+		case code < 200 && code != http.StatusSwitchingProtocols:
+			continue
+		}
+		return resp, nil
+	}
+	return nil, fmt.Errorf("more than %d interim answers", maxInterim)
 }
 
 // upgradeBody reads the body of an upgrade request, once, before any

@@ -1,0 +1,382 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// logBuffer collects log lines for tests that check one is written.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if *verbose {
+		os.Stderr.Write(p)
+	}
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// serveLogged is serveTable with a whole Config; its log lines are
+// returned.
+func serveLogged(t *testing.T, cfg Config) (string, *Server, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	srv := New(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String(), srv, logs
+}
+
+// rawRequest writes raw on a new connection and reads one response; the
+// connection is returned for more.
+func rawRequest(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatalf("write request: %v", err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c, br, resp
+}
+
+func TestOriginForwardedByDefault(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	proxy, _ := startProxy(t, "/ws/ ws://"+backend+"/")
+	_, _, resp := rawUpgrade(t, proxy, "/ws/x", "Origin: https://Evil.example:8443\r\n", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101: without patterns the backend judges the Origin", resp.StatusCode)
+	}
+	if got := (<-seenc).header.Get("Origin"); got != "https://Evil.example:8443" {
+		t.Errorf("backend saw Origin %q; want it unchanged", got)
+	}
+}
+
+func TestOriginPolicy(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	table := flagTable(t, "/ws/ ws://"+backend+"/")
+	table.AllowOrigins = []string{"https://app.example.com", "*.example.org", "http://localhost:*"}
+	proxy, srv, logs := serveLogged(t, Config{Table: table})
+
+	cases := []struct {
+		name   string
+		header string
+		want   int
+	}{
+		{"exact", "Origin: https://app.example.com\r\n", 101},
+		{"exact, other case", "Origin: HTTPS://APP.Example.com\r\n", 101},
+		{"host glob", "Origin: https://chat.eu.example.org\r\n", 101},
+		{"any port", "Origin: http://localhost:5173\r\n", 101},
+		{"no Origin: not a browser", "", 101},
+		{"other site", "Origin: https://evil.example.net\r\n", 403},
+		{"suffix trick", "Origin: https://app.example.com.evil.net\r\n", 403},
+		{"other scheme", "Origin: http://app.example.com\r\n", 403},
+		{"glob does not match the bare domain", "Origin: https://example.org\r\n", 403},
+		{"null", "Origin: null\r\n", 403},
+		{"empty", "Origin: \r\n", 403},
+		{"two Origin headers", "Origin: https://app.example.com\r\nOrigin: https://evil.example.net\r\n", 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, resp := rawUpgrade(t, proxy, "/ws/x", tc.header, "")
+			c.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status = %d; want %d", resp.StatusCode, tc.want)
+			}
+			if tc.want == 403 {
+				select {
+				case got := <-seenc:
+					t.Fatalf("refused upgrade reached the backend (Origin %q)", got.header.Get("Origin"))
+				default:
+				}
+				return
+			}
+			if got := <-seenc; got.header.Get("Origin") != strings.TrimSpace(strings.TrimPrefix(tc.header, "Origin:")) {
+				t.Errorf("backend saw Origin %q; want it unchanged", got.header.Get("Origin"))
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), `msg="request failed"`) || !strings.Contains(logs.String(), `status=403 error="origin \"https://evil.example.net\" is not allowed`) {
+		t.Errorf("no log line for the refused origin; logs:\n%s", logs)
+	}
+	waitOpen(t, srv, 0)
+
+	// Plain HTTP is not affected: the backend judges it.
+	_, _, resp := rawRequest(t, proxy, "GET /ws/page HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example.net\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Errorf("plain GET with a foreign Origin = %d; want 200", resp.StatusCode)
+	}
+}
+
+func TestHeaderTooLarge(t *testing.T) {
+	proxy, _, _ := serveLogged(t, Config{Table: flagTable(t, "/ws/ ws://127.0.0.1:1/")})
+	big := func(n int) string {
+		var b strings.Builder
+		for i := 0; b.Len() < n; i++ {
+			fmt.Fprintf(&b, "X-Filler-%d: %s\r\n", i, strings.Repeat("a", 1000))
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name string
+		size int
+		want int
+	}{
+		{"48 KiB: served", 48 << 10, 404},
+		{"100 KiB: past the 64 KiB default", 100 << 10, 431},
+		{"one 80 KiB header", 0, 431},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := big(tc.size)
+			if tc.size == 0 {
+				h = "X-Big: " + strings.Repeat("b", 80<<10) + "\r\n"
+			}
+			_, _, resp := rawRequest(t, proxy, "GET /none HTTP/1.1\r\nHost: x\r\n"+h+"\r\n")
+			if resp.StatusCode != tc.want {
+				t.Errorf("status = %d; want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+	t.Run("MaxHeaderBytes 4096", func(t *testing.T) {
+		proxy, _, _ := serveLogged(t, Config{Table: flagTable(t, "/ws/ ws://127.0.0.1:1/"), MaxHeaderBytes: 4096})
+		_, _, resp := rawRequest(t, proxy, "GET /none HTTP/1.1\r\nHost: x\r\n"+big(16<<10)+"\r\n")
+		if resp.StatusCode != 431 {
+			t.Errorf("status = %d; want 431", resp.StatusCode)
+		}
+	})
+}
+
+// TestRequestLineTooLong checks Apache's LimitRequestLine, observed on
+// 2.4.71: a request line of 8191 bytes is served, one of 8192 is answered
+// 414 and the connection closed.
+func TestRequestLineTooLong(t *testing.T) {
+	proxy, _ := startProxy(t, "/ws/ ws://127.0.0.1:1/")
+	line := func(n int) string {
+		return "GET /" + strings.Repeat("a", n-len("GET / HTTP/1.1")) + " HTTP/1.1"
+	}
+	cases := []struct {
+		n    int
+		want int
+	}{
+		{8191, 404},
+		{8192, 414},
+		{20000, 414},
+		{60000, 414},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
+			l := line(tc.n)
+			if len(l) != tc.n {
+				t.Fatalf("line of %d bytes; want %d", len(l), tc.n)
+			}
+			c, br, resp := rawRequest(t, proxy, l+"\r\nHost: x\r\n\r\n")
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status = %d; want %d", resp.StatusCode, tc.want)
+			}
+			if tc.want != 414 {
+				return
+			}
+			// Apache drops the connection after a 414.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("after the 414: read %d bytes, %v; want EOF", n, err)
+			}
+		})
+	}
+	t.Run("the upgrade is never forwarded", func(t *testing.T) {
+		backend, seenc := recordingBackend(t)
+		proxy, _ := startProxy(t, "/ws/ ws://"+backend+"/")
+		_, _, resp := rawUpgrade(t, proxy, "/ws/"+strings.Repeat("b", 9000), "", "")
+		if resp.StatusCode != 414 {
+			t.Fatalf("status = %d; want 414", resp.StatusCode)
+		}
+		select {
+		case <-seenc:
+			t.Error("the backend saw the request")
+		default:
+		}
+	})
+}
+
+// TestSlowHeaders checks that a client that trickles its headers
+// (slowloris) or idles is disconnected after HeaderTimeout.
+func TestSlowHeaders(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	proxy, _, _ := serveLogged(t, Config{Table: flagTable(t, "/ws/ ws://127.0.0.1:1/"), HeaderTimeout: timeout})
+	closedAfter := func(t *testing.T, c net.Conn, trickle bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		c.SetDeadline(start.Add(5 * time.Second))
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 1))
+			errc <- err
+		}()
+		tick := time.NewTicker(timeout / 10)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case err := <-errc:
+				if !errors.Is(err, io.EOF) && !isReset(err) {
+					t.Fatalf("read: %v; want the connection closed", err)
+				}
+				return time.Since(start)
+			case <-tick.C:
+				if trickle {
+					fmt.Fprintf(c, "X-Slow-%d: a\r\n", i) // errors show as the read's
+				}
+			}
+		}
+	}
+	t.Run("trickled headers", func(t *testing.T) {
+		c, err := net.Dial("tcp", proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /ws/x HTTP/1.1\r\nHost: x\r\n")
+		if d := closedAfter(t, c, true); d < timeout*8/10 || d > timeout+2*time.Second {
+			t.Errorf("closed after %v; want about %v", d, timeout)
+		}
+	})
+	t.Run("idle keep-alive connection", func(t *testing.T) {
+		c, _, resp := rawRequest(t, proxy, "GET /none HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp.StatusCode != 404 {
+			t.Fatalf("status = %d; want 404", resp.StatusCode)
+		}
+		if d := closedAfter(t, c, false); d > timeout+2*time.Second {
+			t.Errorf("closed after %v; want about %v", d, timeout)
+		}
+	})
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
+
+func TestMaxTunnels(t *testing.T) {
+	table := flagTable(t, "/ws/ ws://"+startEcho(t)+"/")
+	proxy, srv, logs := serveLogged(t, Config{Table: table, MaxTunnels: 2})
+	ctx := testContext(t)
+	first := dialWS(t, ctx, "ws://"+proxy+"/ws/1")
+	dialWS(t, ctx, "ws://"+proxy+"/ws/2")
+
+	_, resp, err := websocket.Dial(ctx, "ws://"+proxy+"/ws/3", nil)
+	if err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("third tunnel: %v, %v; want 503", err, resp)
+	}
+	if !strings.Contains(logs.String(), "status=503") || !strings.Contains(logs.String(), "too many open tunnels") {
+		t.Errorf("no log line for the refused tunnel; logs:\n%s", logs)
+	}
+	got, err := http.Get("http://" + proxy + "/ws/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Body.Close()
+	if got.StatusCode != 200 {
+		t.Errorf("plain GET at the limit = %d; want 200", got.StatusCode)
+	}
+
+	first.Close(websocket.StatusNormalClosure, "")
+	waitOpen(t, srv, 1)
+	c := dialWS(t, ctx, "ws://"+proxy+"/ws/4")
+	if err := c.Write(ctx, websocket.MessageText, []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "again" {
+		t.Errorf("echo after one closed = %q, %v; want %q", msg, err, "again")
+	}
+	if s := srv.Snapshot(); s.Open != 2 || s.Failed != 1 {
+		t.Errorf("Snapshot: %d open, %d failed; want 2, 1", s.Open, s.Failed)
+	}
+}
+
+// TestRegistryLimitRace adds tunnels from many goroutines at once: the
+// check and the add are one step, so exactly max get in.
+func TestRegistryLimitRace(t *testing.T) {
+	const max = 5
+	var reg registry
+	var mu sync.Mutex
+	var added []*Tunnel
+	var refused int
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			tn := &Tunnel{Route: "r"}
+			err := reg.add(tn, max)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				added = append(added, tn)
+			case errors.Is(err, errTooManyTunnels):
+				refused++
+			default:
+				t.Errorf("add: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(added) != max || refused != 50-max {
+		t.Errorf("added %d, refused %d; want %d, %d", len(added), refused, max, 50-max)
+	}
+	if got := statusFor(reg.add(&Tunnel{Route: "r"}, max)); got != http.StatusServiceUnavailable {
+		t.Errorf("statusFor(too many) = %d; want 503", got)
+	}
+	for _, tn := range added {
+		reg.remove(TunnelInfo{Route: "r"}, tn)
+	}
+	if err := reg.add(&Tunnel{Route: "r"}, max); err != nil {
+		t.Errorf("add after all closed: %v", err)
+	}
+}
