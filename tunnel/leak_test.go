@@ -1,0 +1,300 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+)
+
+// openFDs counts this process's open file descriptors, or -1 where
+// /proc/self/fd does not exist.
+func openFDs() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries)
+}
+
+// noLeaks records the goroutines and open file descriptors now and, when
+// the test ends (after every cleanup registered later, which run first),
+// checks that both are back where they were. Call it before starting
+// anything.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	base := openFDs()
+	goroutines := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, goroutines)
+		if base < 0 {
+			return // not Linux: goroutines only
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for openFDs() > base {
+			if time.Now().After(deadline) {
+				t.Errorf("open file descriptors = %d; want the %d there were before", openFDs(), base)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// syncBuffer is a log destination safe for the proxy's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// line returns the first log line containing every one of words.
+func (s *syncBuffer) line(words ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range strings.Split(s.b.String(), "\n") {
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(l, w)
+		}
+		if ok {
+			return l
+		}
+	}
+	return ""
+}
+
+// waitLine waits up to 5 s for a log line containing every one of words.
+func (s *syncBuffer) waitLine(t *testing.T, words ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if l := s.line(words...); l != "" {
+			return l
+		}
+		if time.Now().After(deadline) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			t.Fatalf("no log line with %q in:\n%s", words, s.b.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// loggedProxy serves the --pass values with a text log captured in the
+// returned buffer.
+func loggedProxy(t *testing.T, cfg Config, passes ...string) (string, *Server, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg.Table = flagTable(t, passes...)
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	proxy, srv := serveConfig(t, cfg)
+	return proxy, srv, logs
+}
+
+func TestNoLeakBackendKilledMidStream(t *testing.T) {
+	noLeaks(t)
+	kill := make(chan struct{})
+	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+		io.CopyN(c, br, 5) // echo the first message
+		<-kill
+		c.(*net.TCPConn).SetLinger(0) // killed: a reset, no FIN
+		c.Close()
+	})
+	proxy, srv, logs := loggedProxy(t, Config{}, "/ ws://"+backend+"/")
+	c, br, resp := rawUpgrade(t, proxy, "/", "", "hello")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "hello" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	close(kill)
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); isTimeout(err) {
+		t.Fatal("the client connection is still open 5s after the backend died")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the client saw the end after %v; want it at once", d)
+	}
+	c.Close()
+	waitOpen(t, srv, 0)
+	logs.waitLine(t, "tunnel closed", "closed_by=backend")
+}
+
+func TestNoLeakClientVanishes(t *testing.T) {
+	noLeaks(t)
+	ended := make(chan error, 1)
+	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+		_, err := io.Copy(io.Discard, br)
+		ended <- err
+	})
+	proxy, srv, logs := loggedProxy(t, Config{}, "/ ws://"+backend+"/")
+	c, _, resp := rawUpgrade(t, proxy, "/", "", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close() // a reset: the client is gone without a word
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend connection is still open 5s after the client vanished")
+	}
+	waitOpen(t, srv, 0)
+	logs.waitLine(t, "tunnel closed", "closed_by=client")
+}
+
+func TestNoLeakHalfClose(t *testing.T) {
+	t.Run("client first", func(t *testing.T) {
+		noLeaks(t)
+		backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+			io.ReadAll(br)
+			io.WriteString(c, "bye")
+		})
+		proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+		c, br, resp := rawUpgrade(t, proxy, "/", "", "hello")
+		if resp.StatusCode != 101 {
+			t.Fatalf("status = %d; want 101", resp.StatusCode)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		if b, err := io.ReadAll(br); err != nil || string(b) != "bye" {
+			t.Errorf("client read %q, %v; want %q then EOF", b, err, "bye")
+		}
+		c.Close()
+		waitOpen(t, srv, 0)
+	})
+	t.Run("backend first", func(t *testing.T) {
+		noLeaks(t)
+		got := make(chan string, 1)
+		backend := switchingBackend(t, "early", func(c net.Conn, br *bufio.Reader) {
+			c.(*net.TCPConn).CloseWrite()
+			b, _ := io.ReadAll(br)
+			got <- string(b)
+		})
+		proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+		c, br, resp := rawUpgrade(t, proxy, "/", "", "")
+		if resp.StatusCode != 101 {
+			t.Fatalf("status = %d; want 101", resp.StatusCode)
+		}
+		if b, err := io.ReadAll(br); err != nil || string(b) != "early" {
+			t.Errorf("client read %q, %v; want %q then EOF", b, err, "early")
+		}
+		io.WriteString(c, "still flowing up")
+		c.(*net.TCPConn).CloseWrite()
+		if b := recv(t, got); b != "still flowing up" {
+			t.Errorf("backend read %q after its half-close; want %q", b, "still flowing up")
+		}
+		c.Close()
+		waitOpen(t, srv, 0)
+	})
+}
+
+func TestNoLeakBackendNeverAnswers(t *testing.T) {
+	noLeaks(t)
+	hold := make(chan struct{})
+	backend := rawBackend(t, func(net.Conn, *bufio.Reader, *http.Request) { <-hold })
+	defer close(hold)
+	proxy, _, logs := loggedProxy(t, Config{ResponseTimeout: 500 * time.Millisecond}, "/ ws://"+backend+"/")
+	start := time.Now()
+	c, _, resp := rawUpgrade(t, proxy, "/x", "", "")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status = %d; want 502", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("502 after %v; want it after the 500ms response timeout", d)
+	}
+	c.Close()
+	logs.waitLine(t, "request failed", "status=502", "timeout")
+}
+
+// TestSlowBackendDoesNotBlockOthers holds one upgrade at a backend that
+// has not answered yet, and opens a tunnel to another backend meanwhile:
+// it must work at once.
+func TestSlowBackendDoesNotBlockOthers(t *testing.T) {
+	noLeaks(t)
+	hold := make(chan struct{})
+	reached := make(chan struct{}, 1)
+	slow := rawBackend(t, func(net.Conn, *bufio.Reader, *http.Request) {
+		reached <- struct{}{}
+		<-hold
+	})
+	defer close(hold)
+	proxy, _ := startProxy(t, "/slow/ ws://"+slow+"/", "/fast/ ws://"+startEcho(t)+"/")
+	slowDone := make(chan int, 1)
+	go func() {
+		c, err := net.Dial("tcp", proxy)
+		if err != nil {
+			slowDone <- 0
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /slow/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+wsHeaders+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			slowDone <- 0
+			return
+		}
+		slowDone <- resp.StatusCode
+	}()
+	recv(t, reached)
+
+	ctx := testContext(t)
+	start := time.Now()
+	c := dialWS(t, ctx, "ws://"+proxy+"/fast/")
+	if err := c.Write(ctx, websocket.MessageText, []byte("quick")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.Read(ctx); err != nil || string(got) != "quick" {
+		t.Fatalf("fast echo = %q, %v", got, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the fast tunnel took %v while another upgrade waited; want it at once", d)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	select {
+	case s := <-slowDone:
+		t.Errorf("the slow upgrade ended (%d) before its backend answered", s)
+	default:
+	}
+}
+
+// TestBadCertificateLogged: a wss:// backend whose certificate does not
+// verify is a 502, and the log line says why.
+func TestBadCertificateLogged(t *testing.T) {
+	noLeaks(t)
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(ts.Close)
+	ts.Config.ErrorLog = slogDiscard()
+	proxy, _, logs := loggedProxy(t, Config{}, "/ wss://"+ts.Listener.Addr().String()+"/")
+	c, _, resp := rawUpgrade(t, proxy, "/x", "", "")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status = %d; want 502", resp.StatusCode)
+	}
+	c.Close()
+	logs.waitLine(t, "request failed", "status=502", "certificate")
+}
+
+// slogDiscard is a log.Logger that drops what it is given: the TLS
+// backend's own complaint about the handshake the proxy aborted.
+func slogDiscard() *log.Logger { return slog.NewLogLogger(slog.DiscardHandler, slog.LevelDebug) }
