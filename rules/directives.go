@@ -24,7 +24,7 @@ var directiveNames = func() map[string]string {
 
 // Reasons shared by several skipped directives.
 const (
-	noAccessControl = "wsgate does no access control: every request that matches a rule is proxied"
+	noAccessControl = "wsgate does no access control by client address or user: every request that matches a rule is proxied (WsgateAllowOrigin limits which web pages may open tunnels)"
 	noLocalContent  = "wsgate serves no local content"
 	noHeaderEdits   = "wsgate does not edit headers yet"
 )
