@@ -59,29 +59,6 @@ func (p *panicLog) take() []string {
 	return out
 }
 
-// serveConfig serves cfg on a fresh loopback port until the test ends.
-func serveConfig(t testing.TB, cfg Config) (string, *Server) {
-	t.Helper()
-	srv := New(cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String(), srv
-}
-
 // wsAccept is Sec-WebSocket-Accept for key, computed here from RFC 6455
 // §4.2.2 rather than with the package's acceptKey, so that the oracle does
 // not share the code it checks.

@@ -1,15 +1,12 @@
 package tunnel
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -24,18 +21,8 @@ func startTLSProxy(t *testing.T, backendTLS *tls.Config, pass string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Table: table, BackendTLS: backendTLS, Logger: slog.New(slog.DiscardHandler)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return ln.Addr().String()
+	addr, _ := serveConfig(t, Config{Table: table, BackendTLS: backendTLS, Logger: slog.New(slog.DiscardHandler)})
+	return addr
 }
 
 func TestWSSBackend(t *testing.T) {

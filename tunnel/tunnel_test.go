@@ -56,7 +56,14 @@ func serveTable(t testing.TB, table *rules.Table) (string, *Server) {
 	if *verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	srv := New(Config{Table: table, Logger: log, ServerName: "wsgate.test"})
+	return serveConfig(t, Config{Table: table, Logger: log, ServerName: "wsgate.test"})
+}
+
+// serveConfig serves cfg on a fresh loopback port until the test ends,
+// and checks that it then shuts down cleanly.
+func serveConfig(t testing.TB, cfg Config) (string, *Server) {
+	t.Helper()
+	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
