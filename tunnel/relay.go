@@ -125,9 +125,7 @@ func (t *Tunnel) copyDown(pending []byte) error {
 func (t *Tunnel) copy(d Direction, dst, src net.Conn, pending []byte) error {
 	err := t.write(d, dst, pending)
 	if err == nil {
-		bp := bufPool.Get().(*[]byte)
-		err = t.loop(d, dst, src, *bp)
-		bufPool.Put(bp)
+		err = t.loop(d, dst, src)
 	}
 	t.firstDone.CompareAndSwap(0, int32(d)+1)
 	if err == io.EOF || err == errAnswered {
@@ -141,15 +139,40 @@ func (t *Tunnel) copy(d Direction, dst, src net.Conn, pending []byte) error {
 	return err
 }
 
-func (t *Tunnel) loop(d Direction, dst, src net.Conn, buf []byte) error {
+// loop relays src to dst. A direction that has drained its socket gives
+// its buffer back to the pool and waits for the next bytes without one
+// (where the platform lets it: see waitReadable), so an idle tunnel holds
+// no relay buffer; while bytes keep coming, the buffer is kept.
+func (t *Tunnel) loop(d Direction, dst, src net.Conn) error {
 	if t.idle > 0 {
 		src.SetReadDeadline(time.Now().Add(t.idle))
 	}
+	rc := rawConn(src)
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
+		}
+	}()
 	for {
-		n, err := src.Read(buf)
+		var n int
+		var err error
+		if bp == nil && rc != nil {
+			err = waitReadable(rc)
+		}
+		if err == nil {
+			if bp == nil {
+				bp = bufPool.Get().(*[]byte)
+			}
+			n, err = src.Read(*bp)
+		}
 		if n > 0 {
-			if werr := t.write(d, dst, buf[:n]); werr != nil {
+			if werr := t.write(d, dst, (*bp)[:n]); werr != nil {
 				return werr
+			}
+			if rc != nil && n < len(*bp) {
+				bufPool.Put(bp)
+				bp = nil
 			}
 		}
 		if err != nil {

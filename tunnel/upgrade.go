@@ -53,11 +53,6 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, err)
 		return
 	}
-	if bt.mem != nil {
-		bt.mem.open.Add(1)
-		bt.mem.total.Add(1)
-		defer bt.mem.open.Add(-1)
-	}
 	tunnelled := false
 	defer func() {
 		if !tunnelled {
@@ -101,28 +96,37 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, err)
 		return
 	}
+	if bt.mem != nil {
+		bt.mem.open.Add(1)
+		bt.mem.total.Add(1)
+	}
 	res := result{closedBy: "client"}
-	defer func() {
+	// end records the tunnel once it is over, whichever way.
+	end := func() {
 		s.finish(t, res)
 		if bt.mem != nil {
 			bt.mem.traffic.Add(t.flows[Up].bytes.Load() + t.flows[Down].bytes.Load())
+			bt.mem.open.Add(-1)
 		}
-	}()
+	}
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		res.err = fmt.Errorf("hijack client connection: %w", err)
 		s.fail(w, r, res.err)
+		end()
 		return
 	}
 	tunnelled = true
 	if !t.attach(client) {
 		client.Close()
 		res = result{closedBy: "proxy"}
+		end()
 		return
 	}
 	sent := writeSwitch(brw.Writer, resp)
 	if res.err = brw.Writer.Flush(); res.err != nil {
 		t.closeBoth()
+		end()
 		return
 	}
 
@@ -133,7 +137,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 			RequestHeader: r.Header.Clone(), Status: resp.StatusCode, ResponseHeader: sent,
 		})
 	}
-	res = t.run(buffered(brw.Reader), buffered(br))
+	// The relay runs on a goroutine of its own and the handler returns:
+	// net/http's connection state, its buffers and the handler's stack,
+	// grown by parsing the request, are freed for the tunnel's lifetime.
+	up, down := buffered(brw.Reader), buffered(br)
+	go func() {
+		res = t.run(up, down)
+		end()
+	}()
 }
 
 // routeName names the rule of a tunnel in per-route totals.
