@@ -3,11 +3,14 @@ package tunnel
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"testing"
+
+	"github.com/coder/websocket"
 )
 
 // frames64K is about 64 KiB of whole masked binary frames of the given
@@ -95,6 +98,34 @@ func BenchmarkFrameReader(b *testing.B) {
 			}
 			if t.flows[Up].raw.Load() {
 				b.Fatal("the reader gave up on valid frames")
+			}
+		})
+	}
+}
+
+// BenchmarkHandshake is connect + upgrade + one echo + close, one after
+// another, direct to the echo backend and through the proxy: what a
+// tunnel's setup costs.
+func BenchmarkHandshake(b *testing.B) {
+	echoAddr := startEcho(b)
+	proxy, _ := startProxy(b, "/ ws://"+echoAddr+"/")
+	for _, bc := range []struct{ name, addr string }{{"direct", echoAddr}, {"proxy", proxy}} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			msg := []byte("hi")
+			b.ReportAllocs()
+			for b.Loop() {
+				c, _, err := websocket.Dial(ctx, "ws://"+bc.addr+"/", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := c.Read(ctx); err != nil {
+					b.Fatal(err)
+				}
+				c.Close(websocket.StatusNormalClosure, "")
 			}
 		})
 	}
