@@ -145,6 +145,7 @@ func newApp(e *env) *cli.Command {
 			routeCommand(e),
 			echoCommand(e),
 			dialCommand(e),
+			benchCommand(e),
 			versionCommand(e),
 		},
 	}
