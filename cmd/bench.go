@@ -128,6 +128,20 @@ type failures struct {
 	first error
 }
 
+// end closes a connection whose run ended with err: normally when err is
+// nil, at once otherwise, counting err unless the run was stopped by
+// Ctrl-C (ctx), which is no failure.
+func (f *failures) end(ctx context.Context, c *websocket.Conn, err error) {
+	if err == nil {
+		c.Close(websocket.StatusNormalClosure, "")
+		return
+	}
+	if ctx.Err() == nil {
+		f.add(err)
+	}
+	c.CloseNow()
+}
+
 func (f *failures) add(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -346,14 +360,7 @@ func benchThroughput(ctx context.Context, e *env, cfg benchConfig, fails *failur
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Go(func() {
-			if err := throughputConn(rctx, c, payload, cfg.window, end, &counters[i]); err != nil {
-				if ctx.Err() == nil { // Ctrl-C ends a run; it is no failure
-					fails.add(err)
-				}
-				c.CloseNow()
-				return
-			}
-			c.Close(websocket.StatusNormalClosure, "")
+			fails.end(ctx, c, throughputConn(rctx, c, payload, cfg.window, end, &counters[i]))
 		})
 	}
 	wg.Wait()
@@ -493,14 +500,7 @@ func benchLatency(ctx context.Context, e *env, cfg benchConfig, fails *failures)
 			first := start.Add(time.Duration(i) * interval / time.Duration(len(conns)))
 			lats, err := latencyConn(rctx, c, payload, first, interval, end, lats, &counters[i])
 			samples[i] = lats
-			if err != nil {
-				if ctx.Err() == nil {
-					fails.add(err)
-				}
-				c.CloseNow()
-				return
-			}
-			c.Close(websocket.StatusNormalClosure, "")
+			fails.end(ctx, c, err)
 		})
 	}
 	wg.Wait()
