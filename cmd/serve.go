@@ -226,8 +226,12 @@ func listen(cmd *cli.Command, table *rules.Table, cfg *tls.Config) ([]net.Listen
 		}
 	}
 	var lns []net.Listener
+	// No TCP keep-alive probes on client connections, as in Apache: they
+	// cost four setsockopt calls per connection, and a tunnel's peers
+	// notice a dead connection themselves (WebSocket pings).
+	lc := net.ListenConfig{KeepAlive: -1}
 	for _, a := range addrs {
-		ln, err := net.Listen("tcp", a)
+		ln, err := lc.Listen(context.Background(), "tcp", a)
 		if err != nil {
 			for _, l := range lns {
 				l.Close()

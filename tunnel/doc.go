@@ -17,9 +17,14 @@
 //	      (answered as an ordinary          │
 //	       HTTP response, no tunnel)        ▼
 //	                         ┌──────────── Tunnel ────────────┐
-//	             client ───▶ │ copyUp   (Up:   client→backend)│ ───▶ backend
-//	             client ◀─── │ copyDown (Down: backend→client)│ ◀─── backend
+//	             client ───▶ │ relay(Up):   client→backend    │ ───▶ backend
+//	             client ◀─── │ relay(Down): backend→client    │ ◀─── backend
 //	                         └────────────────────────────────┘
+//
+// Each direction runs on a goroutine while it has bytes to move. When its
+// socket is drained it waits in the parker (one epoll set per server, on
+// Linux), holding neither a goroutine nor a buffer, and a goroutine is
+// started for it again when bytes arrive: an idle tunnel costs about 5 KiB.
 //
 // The package never sees rule text: it takes a *rules.Table, and exposes its
 // counters as a Snapshot value that callers format as they like.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,8 +70,8 @@ func procStatus(field string) string {
 func usage() string {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return fmt.Sprintf("VmRSS %s, heap in use %d MiB, sys %d MiB, goroutines %d, fds %d",
-		procStatus("VmRSS"), ms.HeapInuse>>20, ms.Sys>>20, runtime.NumGoroutine(), openFDs())
+	return fmt.Sprintf("VmRSS %s, heap in use %d MiB, stacks %d MiB, sys %d MiB, goroutines %d, fds %d",
+		procStatus("VmRSS"), ms.HeapInuse>>20, ms.StackInuse>>20, ms.Sys>>20, runtime.NumGoroutine(), openFDs())
 }
 
 // helper is a running helper process and the lines it prints.
@@ -143,6 +144,9 @@ func TestLoad(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("WSGATE_LOAD_TUNNELS")); err == nil {
 		n = v
 	}
+	if os.Getenv("WSGATE_LOAD_HEAP") != "" {
+		runtime.MemProfileRate = 1 // every allocation, so the profile divides exactly by n
+	}
 	t.Logf("RLIMIT_NOFILE %d; before: %s", raiseFDLimit(t), usage())
 	backend := startHelper(t, "backend")
 	addr := backend.next(t, time.Minute)
@@ -154,6 +158,9 @@ func TestLoad(t *testing.T) {
 	opened := time.Since(start)
 	snap := srv.Snapshot()
 	t.Logf("%s after %v; proxy: %d open tunnels, %s", held, opened.Round(time.Millisecond), snap.Open, usage())
+	if path := os.Getenv("WSGATE_LOAD_HEAP"); path != "" {
+		writeHeapProfile(t, path)
+	}
 	if want := fmt.Sprintf("held %d errors 0", n); held != want || snap.Open != n {
 		t.Fatalf("clients: %q, %d open tunnels; want %q and %d", held, snap.Open, want, n)
 	}
@@ -343,4 +350,18 @@ func churn(proxy string, workers int, d time.Duration) {
 	}
 	wg.Wait()
 	fmt.Printf("load: churned %d tunnels in %v, errors %d\n", done.Load(), d, errs.Load())
+}
+
+// writeHeapProfile writes what the held tunnels keep live, for
+// go tool pprof -sample_index=inuse_space.
+func writeHeapProfile(t *testing.T, path string) {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Fatal(err)
+	}
 }

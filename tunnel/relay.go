@@ -58,6 +58,12 @@ type Tunnel struct {
 	closeFirst atomic.Int32   // 1 + the Direction that sent the first close frame
 	onMessage  func(Message)
 
+	parker *parker      // nil: directions wait in their goroutines
+	armed  [2]bool      // the direction's socket is in the parker's epoll set
+	live   atomic.Int32 // directions not yet ended
+	done   func(result) // called once both have
+	err    error        // under mu: the first error that was not a clean EOF
+
 	client, backend net.Conn
 	idle            time.Duration
 	lastActive      atomic.Int64 // unix nanoseconds; kept only when idle > 0
@@ -81,23 +87,69 @@ type result struct {
 	err      error  // the first error that was not a clean EOF
 }
 
-// run relays until both directions are done and closes both connections.
+// start relays until both directions are done, closes both connections and
+// calls done from the goroutine of the direction that ended last.
 // pendingUp and pendingDown are bytes already read from the client and the
-// backend while handling the handshake; they are forwarded first.
-func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
+// backend while handling the handshake; they are forwarded first. With a
+// parker, a direction that waits for bytes holds no goroutine.
+func (t *Tunnel) start(pendingUp, pendingDown []byte, done func(result)) {
 	if t.idle > 0 {
 		t.lastActive.Store(time.Now().UnixNano())
 	}
-	errc := make(chan error, 2) // room for both: neither copier blocks on exit
-	go func() { errc <- t.copyDown(pendingDown) }()
-	errc <- t.copyUp(pendingUp)
-	var res result
-	for range 2 {
-		if err := <-errc; err != nil && res.err == nil {
-			res.err = err
+	t.done = done
+	t.live.Store(2)
+	go t.relay(Down, pendingDown, false)
+	go t.relay(Up, pendingUp, false)
+}
+
+// run is start for a caller that waits.
+func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
+	c := make(chan result, 1)
+	t.start(pendingUp, pendingDown, func(r result) { c <- r })
+	return <-c
+}
+
+// relay runs direction d until it ends or parks. woken says it was parked
+// and its socket turned readable.
+func (t *Tunnel) relay(d Direction, pending []byte, woken bool) {
+	dst, src := t.backend, t.client
+	if d == Down {
+		dst, src = t.client, t.backend
+	}
+	err := t.write(d, dst, pending)
+	if err == nil {
+		err = t.loop(d, dst, src, woken)
+	}
+	if err == errParked {
+		return
+	}
+	t.ended(d, dst, err)
+}
+
+// ended finishes direction d. On EOF it half-closes dst, as Apache's
+// ap_proxy_tunnel_run does, so the other direction keeps flowing; on any
+// other error it closes both connections so the other direction ends too.
+// The last direction to end reports the result.
+func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
+	t.firstDone.CompareAndSwap(0, int32(d)+1)
+	if err == io.EOF || err == errAnswered {
+		err = nil
+		if cw, ok := dst.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+			t.closeBoth()
 		}
+	} else {
+		t.closeBoth()
+	}
+	t.mu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.mu.Unlock()
+	if t.live.Add(-1) != 0 {
+		return
 	}
 	t.closeBoth()
+	res := result{err: t.err}
 	switch {
 	case errors.Is(res.err, errIdle):
 		res.closedBy = "idle"
@@ -106,44 +158,17 @@ func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
 	default:
 		res.closedBy = Direction(t.firstDone.Load() - 1).Side()
 	}
-	return res
-}
-
-// copyUp relays client to backend.
-func (t *Tunnel) copyUp(pending []byte) error {
-	return t.copy(Up, t.backend, t.client, pending)
-}
-
-// copyDown relays backend to client.
-func (t *Tunnel) copyDown(pending []byte) error {
-	return t.copy(Down, t.client, t.backend, pending)
-}
-
-// copy is the relay loop of one direction. On EOF it half-closes dst, as
-// Apache's ap_proxy_tunnel_run does, so the other direction keeps flowing;
-// on any other error it closes both connections so the other copier ends too.
-func (t *Tunnel) copy(d Direction, dst, src net.Conn, pending []byte) error {
-	err := t.write(d, dst, pending)
-	if err == nil {
-		err = t.loop(d, dst, src)
-	}
-	t.firstDone.CompareAndSwap(0, int32(d)+1)
-	if err == io.EOF || err == errAnswered {
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			return nil
-		}
-		t.closeBoth()
-		return nil
-	}
-	t.closeBoth()
-	return err
+	t.done(res)
 }
 
 // loop relays src to dst. A direction that has drained its socket gives
 // its buffer back to the pool and waits for the next bytes without one
 // (where the platform lets it: see waitReadable), so an idle tunnel holds
-// no relay buffer; while bytes keep coming, the buffer is kept.
-func (t *Tunnel) loop(d Direction, dst, src net.Conn) error {
+// no relay buffer; while bytes keep coming, the buffer is kept. With a
+// parker (and no idle timeout, which needs the goroutine's read deadline)
+// the wait holds no goroutine either: loop returns errParked and the
+// parker calls relay again, woken, when bytes arrive.
+func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 	if t.idle > 0 {
 		src.SetReadDeadline(time.Now().Add(t.idle))
 	}
@@ -158,7 +183,14 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn) error {
 		var n int
 		var err error
 		if bp == nil && rc != nil {
-			err = waitReadable(rc)
+			switch {
+			case woken:
+				woken = false // the parker saw bytes: read them
+			case t.parker != nil && t.idle == 0:
+				return t.parker.park(t, d, rc)
+			default:
+				err = waitReadable(rc)
+			}
 		}
 		if err == nil {
 			if bp == nil {
@@ -261,6 +293,9 @@ func (t *Tunnel) closeBoth() {
 			client.Close()
 		}
 		t.backend.Close()
+		if t.parker != nil {
+			t.parker.unpark(t)
+		}
 	})
 }
 

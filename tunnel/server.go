@@ -88,6 +88,8 @@ type Server struct {
 	cur        atomic.Pointer[current]
 	reg        registry
 	proxy      *httputil.ReverseProxy
+	parkOnce   sync.Once
+	parker     *parker // where idle tunnel directions wait, from the first tunnel on
 	transport  *http.Transport
 
 	mu       sync.Mutex
@@ -182,7 +184,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.reg.stopAll()
 	s.reg.wait(context.Background())
+	s.parkOnce.Do(func() {}) // none after this
+	if s.parker != nil {
+		s.parker.close()
+	}
 	return errors.Join(errs...)
+}
+
+// tunnelParker returns the parker, started with the first tunnel so that a
+// server that never tunnels runs no goroutine for it. Nil after Shutdown,
+// or where epoll is missing: directions then wait in their goroutines.
+func (s *Server) tunnelParker() *parker {
+	s.parkOnce.Do(func() { s.parker = newParker() })
+	return s.parker
 }
 
 // Snapshot returns the counters, the tunnels and the balancers.
@@ -333,10 +347,11 @@ func (s *Server) dial(ctx context.Context, m rules.Match) (net.Conn, error) {
 	var c net.Conn
 	var err error
 	if m.Scheme == "wss" || m.Scheme == "https" {
-		d := tls.Dialer{Config: s.cfg.BackendTLS}
+		d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: -1}, Config: s.cfg.BackendTLS}
 		c, err = d.DialContext(ctx, "tcp", addr)
 	} else {
-		var d net.Dialer
+		// No keep-alive probes, as Apache without keepalive=On.
+		d := net.Dialer{KeepAlive: -1}
 		c, err = d.DialContext(ctx, "tcp", addr)
 	}
 	return c, err

@@ -90,6 +90,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		Start:   time.Now(),
 		backend: backend,
 		idle:    m.IdleTimeout,
+		parker:  s.tunnelParker(),
 	}
 	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
 	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
@@ -140,11 +141,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	// The relay runs on a goroutine of its own and the handler returns:
 	// net/http's connection state, its buffers and the handler's stack,
 	// grown by parsing the request, are freed for the tunnel's lifetime.
-	up, down := buffered(brw.Reader), buffered(br)
-	go func() {
-		res = t.run(up, down)
+	t.start(buffered(brw.Reader), buffered(br), func(r result) {
+		res = r
 		end()
-	}()
+	})
 }
 
 // routeName names the rule of a tunnel in per-route totals.

@@ -1,0 +1,19 @@
+//go:build !linux
+
+package tunnel
+
+import (
+	"errors"
+	"syscall"
+)
+
+// parker is Linux only (epoll); elsewhere relay goroutines wait in Go's
+// poller.
+type parker struct{}
+
+var errParked = errors.New("parked")
+
+func newParker() *parker                                         { return nil }
+func (p *parker) park(*Tunnel, Direction, syscall.RawConn) error { return nil }
+func (p *parker) unpark(*Tunnel)                                 {}
+func (p *parker) close()                                         {}
