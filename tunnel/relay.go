@@ -161,36 +161,47 @@ func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
 	t.done(res)
 }
 
-// loop relays src to dst. A direction that has drained its socket gives
-// its buffer back to the pool and waits for the next bytes without one
-// (where the platform lets it: see waitReadable), so an idle tunnel holds
-// no relay buffer; while bytes keep coming, the buffer is kept. With a
-// parker (and no idle timeout, which needs the goroutine's read deadline)
-// the wait holds no goroutine either: loop returns errParked and the
-// parker calls relay again, woken, when bytes arrive.
+// parkAfter is how long a woken direction keeps its goroutine once its
+// bytes stop: a busy tunnel's next message then finds a goroutine waiting
+// instead of going through the parker (an epoll_ctl, a wake-up and a new
+// goroutine per message).
+const parkAfter = time.Second
+
+// loop relays src to dst. An idle tunnel holds no relay buffer.
+//
+// With a parker (and no idle timeout, which needs the read deadline) it
+// holds no goroutine either: a new tunnel's directions start parked, and a
+// direction that moved nothing for parkAfter parks again, giving back its
+// buffer. loop then returns errParked, and the parker calls relay again,
+// woken, when bytes arrive. In between, it is a plain read-write loop.
+//
+// Without one, a direction that has drained its socket gives its buffer
+// back to the pool and waits for the next bytes without one (where the
+// platform lets it: see waitReadable); while bytes keep coming, the buffer
+// is kept.
 func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
-	if t.idle > 0 {
+	rc := rawConn(src)
+	parking := t.parker != nil && t.idle == 0 && rc != nil
+	switch {
+	case parking && !woken:
+		return t.parker.park(t, d, rc)
+	case parking:
+		src.SetReadDeadline(time.Now().Add(parkAfter))
+	case t.idle > 0:
 		src.SetReadDeadline(time.Now().Add(t.idle))
 	}
-	rc := rawConn(src)
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
 			bufPool.Put(bp)
 		}
 	}()
+	moved := false // since the deadline was set
 	for {
 		var n int
 		var err error
-		if bp == nil && rc != nil {
-			switch {
-			case woken:
-				woken = false // the parker saw bytes: read them
-			case t.parker != nil && t.idle == 0:
-				return t.parker.park(t, d, rc)
-			default:
-				err = waitReadable(rc)
-			}
+		if bp == nil && rc != nil && !parking {
+			err = waitReadable(rc)
 		}
 		if err == nil {
 			if bp == nil {
@@ -199,16 +210,24 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 			n, err = src.Read(*bp)
 		}
 		if n > 0 {
+			moved = true
 			if werr := t.write(d, dst, (*bp)[:n]); werr != nil {
 				return werr
 			}
-			if rc != nil && n < len(*bp) {
+			if rc != nil && !parking && n < len(*bp) {
 				bufPool.Put(bp)
 				bp = nil
 			}
 		}
 		if err != nil {
-			if t.idle > 0 && isTimeout(err) {
+			switch {
+			case parking && isTimeout(err) && !moved:
+				return t.parker.park(t, d, rc) // the deferred Put frees bp
+			case parking && isTimeout(err):
+				moved = false
+				src.SetReadDeadline(time.Now().Add(parkAfter))
+				continue
+			case t.idle > 0 && isTimeout(err):
 				// The deadline only says this direction was quiet; the
 				// tunnel is idle when neither direction moved (Apache
 				// polls both sockets with one timeout).
