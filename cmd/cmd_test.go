@@ -292,3 +292,40 @@ func TestBackendCA(t *testing.T) {
 		}
 	}
 }
+
+// TestServeQuiet: --quiet drops the per-tunnel lines and keeps warnings.
+func TestServeQuiet(t *testing.T) {
+	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--quiet")
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var errb syncBuffer
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, e, []string{"wsgate", "serve", "--quiet", "--listen", "127.0.0.1:0",
+			"--pass", "/dead ws://127.0.0.1:1/", "--pass", "/ ws://" + echoAddr + "/"})
+		pw.Close()
+	}()
+	br := bufio.NewReader(pr)
+	first, _ := br.ReadString('\n')
+	addr := strings.TrimSpace(strings.TrimPrefix(first, "wsgate: listening on "))
+	go io.Copy(io.Discard, br)
+
+	if r := runCmd(t, "ping\n", "dial", "ws://"+addr+"/x"); r.code != 0 {
+		t.Fatalf("dial: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := runCmd(t, "", "dial", "ws://"+addr+"/dead"); r.code == 0 {
+		t.Fatalf("dial to a dead backend: exit 0")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", code, errb.String())
+	}
+	logs := errb.String()
+	if strings.Contains(logs, "tunnel open") || strings.Contains(logs, "tunnel closed") {
+		t.Errorf("--quiet logged tunnel lines:\n%s", logs)
+	}
+	if !strings.Contains(logs, "request failed") || !strings.Contains(logs, "status=503") {
+		t.Errorf("--quiet dropped the warning about the dead backend:\n%s", logs)
+	}
+}

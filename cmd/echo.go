@@ -25,6 +25,7 @@ func echoCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: "127.0.0.1:9001", Usage: "address to listen on (port 0 picks a free one)"},
 			&cli.StringSliceFlag{Name: "subprotocol", Usage: "subprotocols the server may choose, in order of preference (repeatable or comma-separated)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format: text or json"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "log only warnings and errors: no line per connection"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			format := cmd.String("log-format")
@@ -38,7 +39,7 @@ func echoCommand(e *env) *cli.Command {
 			hs := &http.Server{
 				Handler: echo.Handler(echo.Options{
 					Subprotocols: splitList(cmd.StringSlice("subprotocol")),
-					Logger:       newLogger(e.stderr, format, false),
+					Logger:       newLogger(e.stderr, format, logLevel(cmd)),
 				}),
 				ReadHeaderTimeout: time.Minute,
 				// Hijacked WebSocket connections outlive hs.Close; their

@@ -34,6 +34,7 @@ func serveCommand(e *env) *cli.Command {
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format when not showing the live view: text or json"},
 		&cli.BoolFlag{Name: "no-live", Usage: "print log lines instead of the live view, even on a terminal"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more (debug level)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "log only warnings and errors: no line per tunnel (the live view and --stats-json still count them)"},
 		&cli.DurationFlag{Name: "grace", Value: defaultGrace,
 			Usage: "on stop, how long tunnels get to answer the 1001 going-away close before they are cut (a second Ctrl-C cuts at once)"},
 	}
@@ -96,10 +97,10 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	// --trace prints on standard output, which the live view owns.
 	live := e.terminal && !cmd.Bool("no-live") && !cmd.Bool("trace")
 	var events *eventLog
-	log := newLogger(e.stderr, format, cmd.Bool("verbose"))
+	log := newLogger(e.stderr, format, logLevel(cmd))
 	if live {
 		events = newEventLog(8)
-		log = newViewLogger(events, cmd.Bool("verbose"))
+		log = newViewLogger(events, logLevel(cmd))
 	}
 
 	var demoURL string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/urfave/cli/v3"
 	"io"
 	"log/slog"
 	"os"
@@ -24,11 +25,20 @@ const viewInterval = 250 * time.Millisecond
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-func newLogger(w io.Writer, format string, verbose bool) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if verbose {
-		opts.Level = slog.LevelDebug
+// logLevel is --verbose (debug) or --quiet (warnings and errors only: no
+// line per tunnel), else info.
+func logLevel(cmd *cli.Command) slog.Level {
+	switch {
+	case cmd.Bool("verbose"):
+		return slog.LevelDebug
+	case cmd.Bool("quiet"):
+		return slog.LevelWarn
 	}
+	return slog.LevelInfo
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -37,11 +47,8 @@ func newLogger(w io.Writer, format string, verbose bool) *slog.Logger {
 
 // newViewLogger writes short lines for the live view's last-events rows:
 // clock time only, and no level unless it is worth a look.
-func newViewLogger(w io.Writer, verbose bool) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if verbose {
-		opts.Level = slog.LevelDebug
-	}
+func newViewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 		switch {
 		case len(groups) > 0:
