@@ -1,0 +1,501 @@
+// Command compare measures wsgate side by side with the peer proxies that
+// are installed (nginx, HAProxy, Apache httpd, Caddy) and with no proxy at
+// all, and prints medians and ratios: the harness of issue 5. Run it with
+// bench/compare.sh, which builds wsgate first and says what it needs.
+//
+// Every proxy runs with one worker or thread pinned to CPU 0; the echo
+// backend and the load generator (wsgate bench) are pinned to CPU 1:
+//
+//	wsgate bench (CPU 1) ──► proxy (CPU 0) ──► wsgate echo (CPU 1)
+//	         └──────────── "direct" ─────────────────┘
+//
+// All the proxies run at once and the load rotates between them in short
+// slices, round after round: on small shared machines the cost of moving
+// data between CPUs drifts from second to second, so only targets measured
+// in the same seconds compare fairly (issue 5 saw 60 % spreads between
+// whole runs taken one after another).
+//
+// It uses the standard library only and runs wsgate as a program, as a
+// user would, never importing it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A scenario is one kind of slice: wsgate bench flags and the figures
+// taken from its JSON result.
+type scenario struct {
+	name string
+	args []string
+}
+
+var scenarios = []scenario{
+	{"throughput-1", []string{"--scenario", "throughput", "--conns", "1", "--size", "65536"}},
+	{"throughput-32", []string{"--scenario", "throughput", "--conns", "32", "--size", "65536"}},
+	{"latency-1", []string{"--scenario", "latency", "--conns", "1", "--size", "32"}},
+	{"latency-100", []string{"--scenario", "latency", "--conns", "100", "--size", "32", "--rate", "2000"}},
+	{"handshake", []string{"--scenario", "handshake", "--workers", "16"}},
+}
+
+// benchResult holds the fields of wsgate bench --json that are used here.
+type benchResult struct {
+	ElapsedS   float64 `json:"elapsed_s"`
+	Messages   int64   `json:"messages"`
+	Bytes      int64   `json:"bytes"`
+	MBPerS     float64 `json:"mb_per_s"`
+	P50US      float64 `json:"p50_us"`
+	P99US      float64 `json:"p99_us"`
+	ConnPerS   float64 `json:"conn_per_s"`
+	Open       int64   `json:"open"`
+	Failed     int64   `json:"failed"`
+	FirstError string  `json:"first_error,omitempty"`
+}
+
+// A sample is one slice: one scenario against one target for --slice.
+type sample struct {
+	Round    int          `json:"round"`
+	Scenario string       `json:"scenario"`
+	Target   string       `json:"target"`
+	Result   *benchResult `json:"result,omitempty"`
+	CPUS     float64      `json:"proxy_cpu_s,omitempty"` // throughput slices
+	Error    string       `json:"error,omitempty"`
+}
+
+// idleResult is the once-per-target idle measurement.
+type idleResult struct {
+	Target string `json:"target"`
+	Asked  int    `json:"asked"`
+	Held   int64  `json:"held"`
+	Before usage  `json:"before"`
+	During usage  `json:"held_usage"`
+	Failed int64  `json:"failed"`
+	Error  string `json:"error,omitempty"`
+}
+
+type config struct {
+	wsgate, peersDir, jsonFile string
+	rounds, idleConns          int
+	slice                      time.Duration
+	only                       []string
+	skipIdle, markdown, keep   bool
+}
+
+func main() {
+	var cfg config
+	var only string
+	flag.StringVar(&cfg.wsgate, "wsgate", "", "the wsgate binary to measure and to drive the load with (required)")
+	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of slices; cells are medians over rounds")
+	flag.DurationVar(&cfg.slice, "slice", time.Second, "how long each slice loads one target")
+	flag.StringVar(&only, "only", "", "comma-separated peers to measure (nginx,haproxy,apache2,caddy); direct and wsgate always run")
+	flag.IntVar(&cfg.idleConns, "idle-conns", 9500, "idle tunnels each proxy holds for the memory measurement")
+	flag.BoolVar(&cfg.skipIdle, "skip-idle", false, "leave out the idle-tunnel measurement")
+	flag.StringVar(&cfg.jsonFile, "json", "", "also write every slice and the medians with min and max to this file")
+	flag.BoolVar(&cfg.markdown, "markdown", false, "print the table as GitHub markdown (for docs/performance.md)")
+	flag.StringVar(&cfg.peersDir, "peers", "bench/peers", "directory of the peers' config templates")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (configs, logs) even on success")
+	flag.Parse()
+	if only != "" {
+		cfg.only = strings.Split(only, ",")
+	}
+	if err := cfg.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "compare: interrupted; every process it started is stopped")
+			os.Exit(130)
+		}
+		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func (cfg config) check() error {
+	if cfg.wsgate == "" {
+		return errors.New("--wsgate is required")
+	}
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", flag.Arg(0))
+	}
+	if cfg.rounds < 1 || cfg.slice <= 0 || cfg.idleConns < 1 {
+		return errors.New("--rounds, --slice and --idle-conns must be positive")
+	}
+	for _, o := range cfg.only {
+		if !slices.ContainsFunc(peers, func(p peer) bool { return p.name == o }) {
+			return fmt.Errorf("--only: unknown peer %q (want nginx, haproxy, apache2 or caddy)", o)
+		}
+	}
+	return nil
+}
+
+// A runner holds one run's state: the processes started and where their
+// files go.
+type runner struct {
+	cfg                config
+	dir                string
+	kids               children
+	echo               *child
+	noFile             uint64
+	loadStart, loadEnd string // 1-minute load averages around the rounds
+}
+
+func run(ctx context.Context, cfg config) (err error) {
+	if runtime.NumCPU() < 2 {
+		return errors.New("needs 2 CPUs: proxies on CPU 0, load and echo on CPU 1")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return errors.New("needs taskset (util-linux) to pin processes to CPUs")
+	}
+	if cfg.wsgate, err = filepath.Abs(cfg.wsgate); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.wsgate); err != nil {
+		return fmt.Errorf("--wsgate: %w", err)
+	}
+	if cfg.peersDir, err = filepath.Abs(cfg.peersDir); err != nil {
+		return err
+	}
+	r := &runner{cfg: cfg}
+	// Raising the soft limit here, rather than relying on the Go runtime's
+	// own raise, is what makes children inherit it: os/exec restores the
+	// original limit in children unless the program set it itself.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("read open-files limit: %w", err)
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("raise open-files limit: %w", err)
+	}
+	r.noFile = lim.Max
+	// A proxy holds 2 descriptors per tunnel, plus its own few.
+	if most := int(lim.Max/2) - 250; !cfg.skipIdle && cfg.idleConns > most {
+		fmt.Fprintf(os.Stderr, "compare: open-files limit %d: holding %d idle tunnels, not %d\n", lim.Max, most, cfg.idleConns)
+		r.cfg.idleConns = most
+	}
+
+	if r.dir, err = os.MkdirTemp("", "wsgate-compare-"); err != nil {
+		return err
+	}
+	// Apache's and nginx's workers drop root and still read this directory.
+	os.Chmod(r.dir, 0o755)
+	defer func() {
+		r.kids.stopAll()
+		if err != nil || cfg.keep {
+			fmt.Fprintf(os.Stderr, "compare: configs and logs kept in %s\n", r.dir)
+		} else {
+			os.RemoveAll(r.dir)
+		}
+	}()
+
+	targets, skipped, err := r.startAll(ctx)
+	if err != nil {
+		return err
+	}
+	r.loadStart = loadAvg()
+	for _, s := range skipped {
+		fmt.Fprintf(os.Stderr, "compare: skipped %s\n", s)
+	}
+	samples, err := r.rounds(ctx, targets)
+	if err != nil {
+		return err
+	}
+	r.loadEnd = loadAvg()
+	var idle []idleResult
+	if !cfg.skipIdle {
+		for _, t := range targets[1:] {
+			res, err := r.idle(ctx, t)
+			if err != nil {
+				return err
+			}
+			idle = append(idle, res)
+		}
+	}
+	return r.report(targets, skipped, samples, idle)
+}
+
+// startAll starts the echo backend, wsgate and every installed peer at
+// once, and waits until each answers a WebSocket upgrade. The first target
+// is direct, the second wsgate.
+func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
+	echoAddr, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	r.echo, err = r.kids.start(r.dir, "echo", "1", nil, r.cfg.wsgate, "echo", "--listen", echoAddr, "--quiet")
+	if err != nil {
+		return nil, nil, err
+	}
+	version := versionOf(r.cfg.wsgate, "version")
+	targets := []*target{{name: "direct", url: "ws://" + echoAddr + "/", version: version}}
+	type pending struct {
+		t    *target
+		c    *child
+		addr string
+	}
+	var starting []pending
+	var skipped []string
+
+	addr, err := freePort()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := r.kids.start(r.dir, "wsgate", "0", []string{"GOMAXPROCS=1"}, r.cfg.wsgate, "serve",
+		"ws://"+echoAddr+"/", "--listen", addr, "--no-live", "--quiet")
+	if err != nil {
+		return nil, nil, err
+	}
+	starting = append(starting, pending{&target{name: "wsgate", version: version}, c, addr})
+
+	u, g := unprivileged()
+	for _, p := range peers {
+		if len(r.cfg.only) > 0 && !slices.Contains(r.cfg.only, p.name) {
+			continue
+		}
+		bin, ok := lookPeer(p.bin)
+		if !ok {
+			skipped = append(skipped, p.name+" (not installed)")
+			continue
+		}
+		addr, err := freePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		conf, err := render(filepath.Join(r.cfg.peersDir, p.conf), r.dir, confData{
+			Listen: addr, Backend: echoAddr, Dir: r.dir, NoFile: r.noFile,
+			Threads: max(r.cfg.idleConns+64, 256), User: u, Group: g,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		var env []string
+		for _, e := range p.env {
+			env = append(env, strings.ReplaceAll(e, "DIR", r.dir))
+		}
+		c, err := r.kids.start(r.dir, p.name, "0", env, append([]string{bin}, p.args(r.dir, conf)...)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		v := versionOf(bin, p.version...)
+		if !strings.Contains(strings.ToLower(v), strings.TrimRight(p.name, "0123456789")) {
+			v = p.name + " " + v // caddy prints the number alone
+		}
+		starting = append(starting, pending{&target{name: p.name, version: v}, c, addr})
+	}
+
+	if err := waitReady(ctx, r.echo, echoAddr); err != nil {
+		return nil, nil, fmt.Errorf("echo backend: %w", err)
+	}
+	for _, s := range starting {
+		if err := waitReady(ctx, s.c, s.addr); err != nil {
+			if s.t.name == "wsgate" {
+				return nil, nil, fmt.Errorf("wsgate serve: %w", err)
+			}
+			// A peer that will not run here is left out, not fatal.
+			skipped = append(skipped, fmt.Sprintf("%s (%v)", s.t.name, err))
+			syscall.Kill(-s.c.cmd.Process.Pid, syscall.SIGKILL)
+			continue
+		}
+		s.t.url, s.t.pid = "ws://"+s.addr+"/", s.c.cmd.Process.Pid
+		targets = append(targets, s.t)
+	}
+	return targets, skipped, nil
+}
+
+// rounds runs every scenario against every target, round after round, the
+// targets in an order that rotates from one scenario to the next so that
+// none is always first after a change of scenario.
+func (r *runner) rounds(ctx context.Context, targets []*target) ([]sample, error) {
+	var out []sample
+	k := 0
+	for round := 1; round <= r.cfg.rounds; round++ {
+		for _, sc := range scenarios {
+			n := k % len(targets)
+			k++
+			for _, t := range append(slices.Clone(targets[n:]), targets[:n]...) {
+				s := sample{Round: round, Scenario: sc.name, Target: t.name}
+				var before time.Duration
+				if t.pid > 0 {
+					before = treeCPU(t.pid)
+				}
+				res, err := r.bench(ctx, t, append(slices.Clone(sc.args), "--duration", r.cfg.slice.String()))
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if t.pid > 0 {
+					s.CPUS = (treeCPU(t.pid) - before).Seconds()
+				}
+				s.Result = res
+				if err != nil {
+					s.Error = err.Error()
+				}
+				fmt.Fprintf(os.Stderr, "round %d/%d  %-13s  %-8s  %s\n", round, r.cfg.rounds, sc.name, t.name, brief(s))
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// brief is a slice's main figure for the progress lines.
+func brief(s sample) string {
+	if s.Result == nil {
+		return "error: " + s.Error
+	}
+	res := s.Result
+	var f string
+	switch {
+	case strings.HasPrefix(s.Scenario, "throughput"):
+		f = fmt.Sprintf("%.0f MB/s", res.MBPerS)
+	case strings.HasPrefix(s.Scenario, "latency"):
+		f = fmt.Sprintf("p50 %.0f µs  p99 %.0f µs", res.P50US, res.P99US)
+	default:
+		f = fmt.Sprintf("%.0f conn/s", res.ConnPerS)
+	}
+	if res.Failed > 0 {
+		f += fmt.Sprintf("  (%d failed: %s)", res.Failed, res.FirstError)
+	}
+	return f
+}
+
+// bench runs wsgate bench against t on CPU 1 and decodes its JSON. A run
+// in which connections failed still has a result (and an error).
+func (r *runner) bench(ctx context.Context, t *target, args []string) (*benchResult, error) {
+	cmd := r.benchCmd(ctx, t, args)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := spawn(cmd)
+	if runErr == nil {
+		runErr = cmd.Wait()
+	}
+	var res benchResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return nil, fmt.Errorf("bench %s: %v: %s", t.name, runErr, strings.TrimSpace(stderr.String()))
+	}
+	if runErr != nil {
+		return &res, fmt.Errorf("bench %s: %d connections failed: %s", t.name, res.Failed, res.FirstError)
+	}
+	return &res, nil
+}
+
+func (r *runner) benchCmd(ctx context.Context, t *target, args []string) *exec.Cmd {
+	argv := append([]string{"-c", "1", r.cfg.wsgate, "bench", "--json"}, args...)
+	cmd := exec.CommandContext(ctx, "taskset", append(argv, t.url)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// idle opens --idle-conns connections through t with wsgate bench's idle
+// scenario, which reports only when it ends: so it runs in the background
+// while this polls the proxy's descriptors until they have risen by 2 per
+// tunnel (or stop rising), samples the memory, then interrupts the bench
+// and takes from its result how many connections were held.
+func (r *runner) idle(ctx context.Context, t *target) (idleResult, error) {
+	n := r.cfg.idleConns
+	res := idleResult{Target: t.name, Asked: n, Before: treeUsage(t.pid)}
+	echoBefore := treeUsage(r.echo.cmd.Process.Pid)
+	fmt.Fprintf(os.Stderr, "idle  %-8s  opening %d tunnels\n", t.name, n)
+
+	cmd := r.benchCmd(ctx, t, []string{"--scenario", "idle", "--conns", fmt.Sprint(n), "--duration", "10m"})
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := spawn(cmd); err != nil {
+		return res, fmt.Errorf("idle %s: %w", t.name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	want := res.Before.FDs + 2*n
+	last, lastRise := res.Before.FDs, time.Now()
+	deadline := time.Now().Add(60*time.Second + time.Duration(n)*5*time.Millisecond)
+poll:
+	for {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case err := <-done:
+			done <- err
+			break poll
+		case <-time.After(250 * time.Millisecond):
+		}
+		fds := treeUsage(t.pid).FDs
+		if fds > last {
+			last, lastRise = fds, time.Now()
+		}
+		if fds >= want || time.Since(lastRise) > 5*time.Second || time.Now().After(deadline) {
+			break
+		}
+	}
+	// Let the last tunnels' allocations land before sampling.
+	time.Sleep(time.Second)
+	res.During = treeUsage(t.pid)
+
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	var br benchResult
+	if err := json.Unmarshal(stdout.Bytes(), &br); err == nil {
+		res.Held, res.Failed = br.Open, br.Failed
+		if br.FirstError != "" {
+			res.Error = br.FirstError
+		}
+	} else {
+		res.Held = int64(res.During.FDs-res.Before.FDs) / 2
+		res.Error = "no result from bench: " + strings.TrimSpace(stderr.String())
+	}
+	fmt.Fprintf(os.Stderr, "idle  %-8s  held %d: %s\n", t.name, res.Held, idleBrief(res))
+
+	// The next target starts from a quiet echo backend.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
+		if treeUsage(r.echo.cmd.Process.Pid).FDs <= echoBefore.FDs+10 && treeUsage(t.pid).FDs <= res.Before.FDs+10 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return res, nil
+}
+
+func (res idleResult) perTunnel() (kib, fds float64, ok bool) {
+	if res.Held <= 0 {
+		return 0, 0, false
+	}
+	h := float64(res.Held)
+	return float64(res.During.RSS-res.Before.RSS) / 1024 / h, float64(res.During.FDs-res.Before.FDs) / h, true
+}
+
+func idleBrief(res idleResult) string {
+	kib, fds, ok := res.perTunnel()
+	if !ok {
+		return "nothing held: " + res.Error
+	}
+	s := fmt.Sprintf("%.1f KiB and %.2f fds per tunnel", kib, fds)
+	if res.Failed > 0 {
+		s += fmt.Sprintf(" (%d failed: %s)", res.Failed, res.Error)
+	}
+	return s
+}
