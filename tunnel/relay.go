@@ -34,12 +34,29 @@ func (d Direction) Side() string {
 	return "backend"
 }
 
-// relayBufSize is the read size of one copy loop. 64 KiB, twice io.Copy's,
+// A direction reads into a small buffer first and moves to a big one once
+// a read fills the small one: messages stream in. 64 KiB, twice io.Copy's,
 // relayed 64 KiB messages 4-5 % faster than 32 KiB (bench/compare.sh
-// slices, side by side); only a direction that is moving bytes holds one.
-const relayBufSize = 64 << 10
+// slices, side by side), but a tunnel of small messages (most of them)
+// never needs it, and big buffers taken and dropped per handshake made
+// the garbage collector run more often.
+const (
+	smallBufSize = 4 << 10
+	bigBufSize   = 64 << 10
+)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+	bigBufs   = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return &b }}
+)
+
+func putBuf(bp *[]byte) {
+	if len(*bp) == bigBufSize {
+		bigBufs.Put(bp)
+	} else {
+		smallBufs.Put(bp)
+	}
+}
 
 // errIdle ends a tunnel that saw no byte either way for its idle timeout.
 var errIdle = errors.New("idle timeout")
@@ -194,7 +211,7 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
-			bufPool.Put(bp)
+			putBuf(bp)
 		}
 	}()
 	moved := false // since the deadline was set
@@ -206,7 +223,7 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 		}
 		if err == nil {
 			if bp == nil {
-				bp = bufPool.Get().(*[]byte)
+				bp = smallBufs.Get().(*[]byte)
 			}
 			n, err = src.Read(*bp)
 		}
@@ -215,9 +232,13 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 			if werr := t.write(d, dst, (*bp)[:n]); werr != nil {
 				return werr
 			}
-			if rc != nil && !parking && n < len(*bp) {
-				bufPool.Put(bp)
+			switch {
+			case rc != nil && !parking && n < len(*bp):
+				putBuf(bp)
 				bp = nil
+			case n == smallBufSize && len(*bp) == smallBufSize:
+				smallBufs.Put(bp)
+				bp = bigBufs.Get().(*[]byte)
 			}
 		}
 		if err != nil {
