@@ -180,6 +180,13 @@ func (p *parser) splitWith(split func(Pos, string) ([]arg, Pos, *Error), segs []
 	return args, remap(end), true
 }
 
+// scope is where header, SetEnvIf and ProxyPassReverse lines go: the
+// innermost <Location> or <VirtualHost> being read, else the main server.
+func (p *parser) scope() *Scope { return &p.t.Scope }
+
+// location is the <Location> or <LocationMatch> being read, or nil.
+func (p *parser) location() *Location { return nil }
+
 func (p *parser) top() *openSection {
 	if len(p.stack) == 0 {
 		return nil
@@ -383,6 +390,9 @@ func (p *parser) directive(d directive) {
 	lower := strings.ToLower(d.name)
 	if canon, ok := directiveNames[lower]; ok {
 		d.name = canon
+	}
+	if p.scopeDirective(d) {
+		return
 	}
 	switch lower {
 	case "listen":

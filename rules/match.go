@@ -49,6 +49,19 @@ type Match struct {
 	// server's default.
 	ConnectTimeout time.Duration
 
+	// KeepAlive is the rule's keepalive=On.
+	KeepAlive bool
+	// Redirect, when set, is answered by wsgate itself: nothing is
+	// proxied (Scheme and Host are empty).
+	Redirect *Redirect
+	// VirtualHost is the virtual host the request was given to; nil
+	// when the table has none.
+	VirtualHost *VirtualHost
+	// Edits are the header, SetEnvIf and reverse-mapping lines that apply
+	// to the request: the main server's (or its virtual host's, which
+	// include them), then those of the matching locations in file order.
+	Edits Scope
+
 	// clientTimeout and legacyTable are Table.Timeout and Table.Legacy,
 	// for Member.
 	clientTimeout time.Duration

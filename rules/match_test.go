@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"testing"
 )
 
@@ -38,7 +39,7 @@ func TestMatchRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Match(%q): %v", tc.req.RequestURI, err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("Match(%q) = %+v; want %+v", tc.req.RequestURI, got, tc.want)
 			}
 		})

@@ -49,6 +49,7 @@ const (
 	Prefix  Kind = iota // ProxyPass: Path is a prefix (alias_match)
 	Regex               // ProxyPassMatch: Path is a regular expression, Target may hold $1..$9
 	Rewrite             // RewriteRule PATTERN URL [P]: Path is the pattern, Conds its RewriteConds
+	Redirection         // Redirect, RedirectMatch, RewriteRule [R]: answered by wsgate (Status, Target)
 )
 
 // Rule is one validated ProxyPass, ProxyPassMatch or RewriteRule [P] line.
@@ -82,6 +83,11 @@ type Rule struct {
 	Timeout time.Duration
 	// ConnectTimeout is connectiontimeout=. Zero: not set.
 	ConnectTimeout time.Duration
+	// KeepAlive is keepalive=On: TCP keep-alive probes on the backend
+	// connection.
+	KeepAlive bool
+	// Status is a redirection's status (301, 302, 303, 307, 308, 410).
+	Status int
 
 	// NoCase is a RewriteRule's [NC] flag: Path matches case-insensitively.
 	NoCase bool
@@ -199,6 +205,17 @@ type Table struct {
 	// not looked at and the backend judges it. Otherwise an upgrade whose
 	// Origin matches none is refused (OriginAllowed).
 	AllowOrigins []string
+	// Scope is the main server's header, SetEnvIf and ProxyPassReverse
+	// lines.
+	Scope
+	// Hosts are the <VirtualHost> sections, in order. Empty: every
+	// request is the main server's.
+	Hosts []*VirtualHost
+	// Locations are the <Location> and <LocationMatch> sections, in order.
+	Locations []*Location
+	// AllowEncodedSlashes is Off (""), On or NoDecode: whether a path may
+	// hold %2F, and whether it is decoded before matching.
+	AllowEncodedSlashes string
 	// Warnings are lines that were read but are not acted on (a
 	// <VirtualHost>, LoadModule, ServerName ...), each saying why. With
 	// Options.Strict they are errors instead.
