@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,14 +22,36 @@ import (
 //     (APACHE.md "Workers"); wsgate applies each rule's own;
 //   - a ProxyPassMatch or RewriteRule pattern anchored on something other
 //     than "/", which no request path can match;
+//   - RewriteRules that proxy nothing, rewrite to a local path, or in a
+//     <Location> assume their pattern sees the URL-path (checkRewrite);
+//   - a Redirect that a ProxyPass takes the requests of first, and a
+//     <LocationMatch> whose ProxyPass Apache compares literally
+//     (checkAlias);
 //   - balancers that no rule uses, whose usable members are all hot
 //     standbys or all disabled, that list a member twice, whose
 //     stickysession no member's route can match, whose member URL ends in
 //     "/" (Apache then doubles the slash), or that mix ws:// and http://
 //     members under legacy routing.
 //
+// Every server is checked: the main server and each virtual host, with
+// what it inherits; a warning about an inherited line is given once.
 // The warnings of parsing (Table.Warnings) are not repeated here.
 func (t *Table) Check() []*Error {
+	var warns []*Error
+	seen := map[string]bool{}
+	for _, s := range t.Servers() {
+		for _, w := range s.checkServer() {
+			if k := w.Error(); !seen[k] {
+				seen[k] = true
+				warns = append(warns, w)
+			}
+		}
+	}
+	return append(warns, t.checkBalancers()...)
+}
+
+// checkServer is Check for one server's rules.
+func (t *Table) checkServer() []*Error {
 	var warns []*Error
 	warn := func(r *Rule, format string, a ...any) {
 		warns = append(warns, &Error{Pos: r.Pos, Msg: describe(r) + ": " + fmt.Sprintf(format, a...)})
@@ -102,7 +125,49 @@ func (t *Table) Check() []*Error {
 		}
 		workers = append(workers, worker{name, r})
 	}
-	return append(warns, t.checkBalancers()...)
+	warns = append(warns, t.checkRewrite()...)
+	return append(warns, t.checkAlias()...)
+}
+
+// checkAlias warns about a Redirect whose requests a ProxyPass takes
+// first (mod_proxy maps before mod_alias; observed), and about a
+// <LocationMatch> whose pattern has no *, ? or [...], which mod_proxy
+// then compares literally, as a path prefix, for the ProxyPass inside
+// (observed: <LocationMatch ^/lmq/> proxies nothing).
+func (t *Table) checkAlias() []*Error {
+	var warns []*Error
+	for _, r := range t.Rules {
+		if r.Kind != Redirection || r.alias != aliasPrefix {
+			continue
+		}
+		// The ProxyPass of the last <Location> holding the whole path is
+		// tried first, then the server's.
+		var passes []*Rule
+		for _, l := range slices.Backward(t.Locations) {
+			if l.Rule != nil && !l.Match && aliasMatch(r.Path, l.Path) > 0 {
+				passes = append(passes, l.Rule)
+				break // the last one that has a ProxyPass
+			}
+		}
+		passes = append(passes, t.Rules...)
+		for _, e := range passes {
+			if e.Kind != Prefix || aliasMatch(r.Path, e.Path) == 0 {
+				continue
+			}
+			if !e.Exclude {
+				warns = append(warns, &Error{Pos: r.Pos, Msg: fmt.Sprintf("%s: can never match: the %s at %s takes these requests first (mod_proxy maps a request before mod_alias redirects it, as in Apache)",
+					describe(r), describe(e), origin(e.Pos))})
+			}
+			break
+		}
+	}
+	for _, l := range t.Locations {
+		if l.Match && l.Rule != nil && l.Rule.Kind == Prefix && strings.ContainsAny(l.Path, "^$()|+\\{") {
+			warns = append(warns, &Error{Pos: l.Rule.Pos, Msg: fmt.Sprintf("ProxyPass inside %s: as Apache, wsgate compares the pattern literally, as a path prefix, because it has no *, ? or [...]: it proxies only paths starting with %q (add \".*\" to make it a regular expression)",
+				l, l.Path)})
+		}
+	}
+	return warns
 }
 
 // checkBalancers warns about balancers that are valid but cannot work as
@@ -114,8 +179,13 @@ func (t *Table) checkBalancers() []*Error {
 	}
 	for _, b := range t.Balancers {
 		used := false
-		for _, r := range t.Rules {
-			used = used || isBalancerRule(r) && r.Target.Host == b.Name
+		for _, s := range t.Servers() {
+			for _, r := range s.Rules {
+				used = used || isBalancerRule(r) && r.Target.Host == b.Name
+			}
+			for _, l := range s.Locations {
+				used = used || l.Rule != nil && isBalancerRule(l.Rule) && l.Rule.Target.Host == b.Name
+			}
 		}
 		if !used {
 			warn(b.Pos, b, "no ProxyPass, ProxyPassMatch or RewriteRule sends requests to it")
@@ -163,6 +233,9 @@ func (t *Table) checkBalancers() []*Error {
 
 // describe names a rule by its directive and first argument.
 func describe(r *Rule) string {
+	if r.alias == aliasRegex {
+		return "RedirectMatch " + quoteArg(r.Path)
+	}
 	return kindName(r.Kind) + " " + quoteArg(r.Path)
 }
 

@@ -15,6 +15,10 @@ var directiveNames = func() map[string]string {
 		"SSLCertificateFile", "SSLCertificateKeyFile", "SSLProxyEngine", "SSLProxyVerify",
 		"SSLProxyCACertificateFile", "SSLProxyCheckPeerName", "BalancerMember",
 		"ProxyWebsocketIdleTimeout", "ProxyWebsocketAsync", "ProxyWebsocketAsyncDelay",
+		"RequestHeader", "Header", "SetEnvIf", "SetEnvIfNoCase", "ProxyPassReverse",
+		"ProxyPassReverseCookieDomain", "ProxyPassReverseCookiePath",
+		"ServerName", "ServerAlias", "AllowEncodedSlashes", "ProxyPassInherit", "ProxyBadHeader",
+		"RewriteOptions", "Redirect", "RedirectMatch", "RedirectPermanent", "RedirectTemp",
 		"WsgateAllowOrigin", // wsgate's own, not Apache's
 	} {
 		m[strings.ToLower(n)] = n
@@ -26,7 +30,6 @@ var directiveNames = func() map[string]string {
 const (
 	noAccessControl = "wsgate does no access control by client address or user: every request that matches a rule is proxied (WsgateAllowOrigin limits which web pages may open tunnels)"
 	noLocalContent  = "wsgate serves no local content"
-	noHeaderEdits   = "wsgate does not edit headers yet"
 )
 
 // skippedDirectives are Apache directives that a pasted configuration
@@ -34,7 +37,7 @@ const (
 // ("" for "not used by wsgate").
 var skippedDirectives = map[string]string{
 	"LoadModule": "wsgate has the modules it needs built in", "LoadFile": "",
-	"ServerName": "", "ServerAlias": "", "ServerAdmin": "", "ServerRoot": "",
+	"ServerAdmin": "", "ServerRoot": "",
 	"ServerTokens": "", "ServerSignature": "", "DocumentRoot": noLocalContent,
 	"ErrorLog": "wsgate logs to standard error", "CustomLog": "wsgate logs to standard error",
 	"TransferLog": "wsgate logs to standard error", "LogLevel": "use wsgate --verbose",
@@ -43,12 +46,11 @@ var skippedDirectives = map[string]string{
 	"Deny": noAccessControl, "Satisfy": noAccessControl, "AuthType": noAccessControl,
 	"AuthName": noAccessControl, "AuthUserFile": noAccessControl, "AuthGroupFile": noAccessControl,
 	"AuthBasicProvider": noAccessControl, "Options": "", "AllowOverride": "",
-	"Header": noHeaderEdits, "RequestHeader": noHeaderEdits,
-	"KeepAlive": "", "KeepAliveTimeout": "", "MaxKeepAliveRequests": "", "Protocols": "wsgate speaks HTTP/1.1",
+	"KeepAlive": "wsgate keeps client connections open between requests, as KeepAlive On", "KeepAliveTimeout": "", "MaxKeepAliveRequests": "", "Protocols": "wsgate speaks HTTP/1.1",
 	"PidFile": "", "User": "", "Group": "", "Mutex": "", "DefaultRuntimeDir": "",
 	"HostnameLookups": "", "AccessFileName": "", "AddDefaultCharset": noLocalContent,
 	"DirectoryIndex": noLocalContent, "ErrorDocument": noLocalContent, "SetEnv": "",
-	"SetEnvIf": "", "SetEnvIfNoCase": "", "BrowserMatch": "", "UnsetEnv": "", "PassEnv": "",
+	"BrowserMatch": "", "UnsetEnv": "", "PassEnv": "",
 	"AddType": noLocalContent, "AddHandler": noLocalContent, "SetHandler": noLocalContent,
 	"TypesConfig": noLocalContent, "AddOutputFilterByType": "", "AddOutputFilter": "",
 	"StartServers": "", "MinSpareServers": "", "MaxSpareServers": "", "MinSpareThreads": "",
@@ -57,13 +59,9 @@ var skippedDirectives = map[string]string{
 	"MaxRequestsPerChild": "", "TraceEnable": "", "UseCanonicalName": "",
 	"EnableSendfile": "", "EnableMMAP": "", "FileETag": "", "LimitRequestBody": "",
 	"LimitRequestFields": "", "LimitRequestFieldSize": "", "LimitRequestLine": "",
-	"Alias": noLocalContent, "ScriptAlias": noLocalContent, "Redirect": noLocalContent,
-	"RedirectMatch": noLocalContent, "RedirectPermanent": noLocalContent, "RedirectTemp": noLocalContent,
-	"ProxyPassReverse":             "wsgate does not rewrite Location headers of backend responses yet",
-	"ProxyPassReverseCookieDomain": "wsgate does not rewrite cookies yet",
-	"ProxyPassReverseCookiePath":   "wsgate does not rewrite cookies yet",
-	"ProxyVia":                     "wsgate adds no Via header, as ProxyVia Off",
-	"ProxyErrorOverride":           "", "ProxyHTMLEnable": "", "ProxyHTMLURLMap": "",
+	"Alias": noLocalContent, "ScriptAlias": noLocalContent,
+	"ProxyVia":           "wsgate adds no Via header, as ProxyVia Off",
+	"ProxyErrorOverride": "", "ProxyHTMLEnable": "", "ProxyHTMLURLMap": "",
 	"SSLProtocol": "", "SSLCipherSuite": "", "SSLHonorCipherOrder": "", "SSLCompression": "",
 	"SSLSessionTickets": "", "SSLCertificateChainFile": "put the chain in SSLCertificateFile",
 	"SSLCACertificateFile": "wsgate does not verify client certificates",
@@ -73,7 +71,7 @@ var skippedDirectives = map[string]string{
 	"SSLPassPhraseDialog": "", "SSLProxyProtocol": "", "SSLProxyCipherSuite": "",
 	"SSLProxyVerifyDepth": "", "SSLProxyCheckPeerCN": "the peer name is checked by SSLProxyCheckPeerName",
 	"SSLProxyCheckPeerExpire": "expired certificates are always refused when verifying",
-	"H2Direct":                "", "H2Push": "", "RewriteOptions": "", "RewriteBase": "",
+	"H2Direct":                "", "H2Push": "", "RewriteBase": "",
 	"HttpProtocolOptions": "", "ExpiresActive": "", "ExpiresDefault": "", "ExpiresByType": "",
 	"IndexOptions": noLocalContent, "AddIcon": noLocalContent, "DefaultType": "",
 	"ServerPath": "", "NameVirtualHost": "", "CoreDumpDirectory": "", "GracefulShutdownTimeout": "",
@@ -85,9 +83,7 @@ var skippedDirectives = map[string]string{
 var refusedDirectives = map[string]string{
 	"Include":                 "including other files is not supported yet",
 	"IncludeOptional":         "including other files is not supported yet",
-	"AllowEncodedSlashes":     "not supported yet (wsgate behaves as AllowEncodedSlashes Off: %2F is a 404)",
 	"MergeSlashes":            "not supported yet (wsgate behaves as MergeSlashes On)",
-	"ProxyPassInherit":        "not supported yet",
 	"ProxyPassInterpolateEnv": "not supported yet",
 	"ProxyRemote":             "not supported yet",
 	"ProxyRemoteMatch":        "not supported yet",
@@ -95,7 +91,6 @@ var refusedDirectives = map[string]string{
 	"NoProxy":                 "not supported yet",
 	"ProxyDomain":             "not supported yet",
 	"ProxyMaxForwards":        "not supported yet",
-	"ProxyBadHeader":          "not supported yet",
 	"ProxyIOBufferSize":       "not supported yet",
 	"ProxyReceiveBufferSize":  "not supported yet",
 	"ProxySourceAddress":      "not supported yet",

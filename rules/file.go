@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,7 @@ import (
 
 // Options tunes ParseFile and LoadFile. The zero value is the default.
 type Options struct {
-	// Strict turns every warning (a skipped directive, a <VirtualHost>,
+	// Strict turns every warning (a skipped directive, a ServerName,
 	// an inactive RewriteRule ...) into an error. Default: warnings are
 	// collected in Table.Warnings and the file is accepted.
 	Strict bool
@@ -30,7 +31,14 @@ func LoadFile(path string, opts Options) (*Table, error) {
 		return nil, err
 	}
 	dir := filepath.Dir(path)
-	for _, f := range []*string{&t.TLS.CertFile, &t.TLS.KeyFile, &t.BackendTLS.CAFile} {
+	var files []*string
+	for _, s := range t.Servers() {
+		files = append(files, &s.TLS.CertFile, &s.TLS.KeyFile, &s.BackendTLS.CAFile)
+	}
+	for _, vh := range t.Hosts {
+		files = append(files, &vh.own.TLS.CertFile, &vh.own.TLS.KeyFile)
+	}
+	for _, f := range files {
 		if *f != "" && !filepath.IsAbs(*f) {
 			*f = filepath.Join(dir, *f)
 		}
@@ -49,7 +57,8 @@ func LoadFile(path string, opts Options) (*Table, error) {
 // Apache knows but wsgate does not act on are skipped with a warning in
 // Table.Warnings (errors with Options.Strict); see docs/rules.md.
 func ParseFile(name string, src []byte, opts Options) (*Table, error) {
-	p := &parser{name: name, opts: opts, t: &Table{}}
+	t := &Table{}
+	p := &parser{name: name, opts: opts, t: t, main: newServer(t, nil)}
 	p.parse(string(src))
 	p.finish()
 	if err := p.errs.err(); err != nil {
@@ -60,9 +69,11 @@ func ParseFile(name string, src []byte, opts Options) (*Table, error) {
 
 // section kinds: what a <Section> means for the lines inside it.
 const (
-	sectRead  = iota // <VirtualHost>, <IfModule>: read as server-wide
-	sectProxy        // <Proxy URL>: settings for backend URLs
-	sectSkip         // <Location> ...: skipped whole
+	sectRead     = iota // <IfModule>: read as if it were not there
+	sectProxy           // <Proxy URL>: settings for backend URLs
+	sectSkip            // <Directory> ...: skipped whole
+	sectHost            // <VirtualHost>: a server of its own (vhost.go)
+	sectLocation        // <Location>, <LocationMatch>: per-path settings (location.go)
 )
 
 type openSection struct {
@@ -71,22 +82,49 @@ type openSection struct {
 	kind     int
 	section  *Section  // sectProxy
 	balancer *Balancer // sectProxy for balancer://NAME
+	host     *server   // sectHost
+	loc      *locState // sectLocation
+}
+
+// server is what the parser keeps about the main server or one virtual
+// host while reading it: its table, and what is only settled once the
+// whole file is read (inactive RewriteRules, TLS, what a virtual host
+// inherits from the main server).
+type server struct {
+	t  *Table
+	vh *VirtualHost // nil for the main server
+	// set holds the lower-case names of the inheritable directives
+	// written in this server (ProxyPreserveHost, Timeout ...): a virtual
+	// host takes the main server's value of the others.
+	set map[string]bool
+
+	conds     []*Cond // RewriteConds waiting for their RewriteRule
+	rewriteOn bool
+	// rewriteOpts are the RewriteOptions that decide inheritance, lower
+	// case: inherit, inheritbefore, inheritdown, inheritdownbefore,
+	// ignoreinherit.
+	rewriteOpts map[string]bool
+	// noPassInherit is ProxyPassInherit Off.
+	noPassInherit bool
+	sslEngine     *directive // SSLEngine On
+	cert, key     string
+	certPos       Pos // of the first SSLCertificate(Key)File
 }
 
 type parser struct {
 	name string
 	opts Options
-	t    *Table
+	t    *Table // the main server's, which holds everything global
 	errs ErrorList
 
-	stack []*openSection
-	conds []*Cond // RewriteConds waiting for their RewriteRule
-
-	rewriteOn bool
-	sslEngine *directive // SSLEngine On
-	cert, key string
-	certPos   Pos // of the first SSLCertificate(Key)File
-	listens   map[string]bool
+	stack   []*openSection
+	main    *server
+	hosts   []*server   // the <VirtualHost> sections, in order
+	locs    []*locState // the <Location> sections, in order
+	listens map[string]bool
+	// serverName is the main server's ServerName: a virtual host without
+	// one is known by it, as in Apache.
+	serverName string
 
 	balSet  map[*Balancer]map[string]Pos // balancer parameters set, and where
 	balRefs []balancerRef                // balancer:// targets, checked at the end
@@ -182,10 +220,45 @@ func (p *parser) splitWith(split func(Pos, string) ([]arg, Pos, *Error), segs []
 
 // scope is where header, SetEnvIf and ProxyPassReverse lines go: the
 // innermost <Location> or <VirtualHost> being read, else the main server.
-func (p *parser) scope() *Scope { return &p.t.Scope }
+func (p *parser) scope() *Scope {
+	if l := p.location(); l != nil {
+		return &l.Scope
+	}
+	return &p.srv().t.Scope
+}
 
 // location is the <Location> or <LocationMatch> being read, or nil.
-func (p *parser) location() *Location { return nil }
+func (p *parser) location() *Location {
+	if l := p.locState(); l != nil {
+		return l.loc
+	}
+	return nil
+}
+
+// locState is the parser's state of the <Location> being read, or nil.
+func (p *parser) locState() *locState {
+	for _, s := range slices.Backward(p.stack) {
+		if s.loc != nil {
+			return s.loc
+		}
+	}
+	return nil
+}
+
+// srv is the server being read: the innermost <VirtualHost>, else the
+// main server.
+func (p *parser) srv() *server {
+	for _, s := range slices.Backward(p.stack) {
+		if s.host != nil {
+			return s.host
+		}
+	}
+	return p.main
+}
+
+func newServer(t *Table, vh *VirtualHost) *server {
+	return &server{t: t, vh: vh, set: map[string]bool{}, rewriteOpts: map[string]bool{}}
+}
 
 func (p *parser) top() *openSection {
 	if len(p.stack) == 0 {
@@ -227,7 +300,7 @@ func (p *parser) line(text string, segs []segment) {
 			return // a balancer section that sets nothing else
 		}
 		if top.kind == sectProxy && top.section != nil && !p.skipping() {
-			p.t.Sections = append(p.t.Sections, top.section)
+			p.srv().t.Sections = append(p.srv().t.Sections, top.section)
 		}
 		return
 	case text[0] == '<':
@@ -252,6 +325,10 @@ func (p *parser) line(text string, segs []segment) {
 	d := directive{pos: pos, name: text[:nameEnd], args: args, end: end}
 	if top := p.top(); top != nil && top.kind == sectProxy {
 		p.inProxy(d, top)
+		return
+	}
+	if l := p.locState(); l != nil {
+		p.inLocation(d, l)
 		return
 	}
 	p.directive(d)
@@ -284,9 +361,9 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 	lower := strings.ToLower(name)
 	switch lower {
 	case "virtualhost":
-		s.kind = sectRead
-		p.warnf(pos, "<VirtualHost %s>: virtual hosts are not supported yet; the directives inside apply to every listener",
-			strings.TrimSpace(text[nameEnd:len(text)-1]))
+		p.openHost(s, args, pos)
+	case "location", "locationmatch":
+		p.openLocation(s, lower == "locationmatch", args, pos)
 	case "ifmodule":
 		s.kind = sectRead
 	case "proxy":
@@ -308,7 +385,7 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 		}
 	case "proxymatch":
 		p.errorf(pos, "<ProxyMatch> is not supported yet")
-	case "location", "locationmatch", "directory", "directorymatch", "files", "filesmatch":
+	case "directory", "directorymatch", "files", "filesmatch":
 		p.warnf(pos, "<%s> sections are not supported yet; the section is skipped", name)
 	case "if", "elseif", "else", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection", "limit", "limitexcept", "macro":
 		p.errorf(pos, "<%s> sections are not supported yet", name)
@@ -394,8 +471,19 @@ func (p *parser) directive(d directive) {
 	if p.scopeDirective(d) {
 		return
 	}
+	if p.serverDirective(d, lower) || p.aliasDirective(d, lower) {
+		return
+	}
+	srv := p.srv()
+	if inheritable[lower] {
+		srv.set[lower] = true
+	}
 	switch lower {
 	case "listen":
+		if srv.vh != nil {
+			p.errorf(d.pos, "Listen cannot occur within a <VirtualHost> section (as in Apache): write it at the top of the file")
+			return
+		}
 		p.listen(d)
 	case "proxypass":
 		if r, err := parsePass(d); err != nil {
@@ -411,15 +499,15 @@ func (p *parser) directive(d directive) {
 		}
 	case "proxywebsocketfallbacktoproxyhttp":
 		if on, ok := p.flag(d); ok {
-			p.t.Legacy = !on
+			srv.t.Legacy = !on
 		}
 	case "proxypreservehost":
 		if on, ok := p.flag(d); ok {
-			p.t.PreserveHost = on
+			srv.t.PreserveHost = on
 		}
 	case "proxyaddheaders":
 		if on, ok := p.flag(d); ok {
-			p.t.NoAddHeaders = !on
+			srv.t.NoAddHeaders = !on
 		}
 	case "proxytimeout":
 		if a, ok := p.one(d, "number of seconds"); ok {
@@ -427,7 +515,7 @@ func (p *parser) directive(d directive) {
 			if msg != "" {
 				p.errorf(a.pos, "%s %s: %s", d.name, a.text, msg)
 			}
-			p.t.ProxyTimeout = v
+			srv.t.ProxyTimeout = v
 		}
 	case "timeout":
 		if a, ok := p.one(d, "duration"); ok {
@@ -435,7 +523,7 @@ func (p *parser) directive(d directive) {
 			if msg != "" {
 				p.errorf(a.pos, "%s %s: %s", d.name, a.text, msg)
 			}
-			p.t.Timeout = v
+			srv.t.Timeout = v
 		}
 	case "wsgatealloworigin":
 		p.allowOrigin(d)
@@ -467,45 +555,46 @@ func (p *parser) directive(d directive) {
 		s := &Section{Pos: d.pos, Prefix: d.args[0].text}
 		d.args = d.args[1:]
 		p.proxySet(d, s)
-		p.t.Sections = append(p.t.Sections, s)
+		srv.t.Sections = append(srv.t.Sections, s)
 	case "rewriteengine":
 		if on, ok := p.flag(d); ok {
-			p.rewriteOn = on
+			srv.rewriteOn = on
 		}
 	case "rewritecond":
 		if c, err := parseCond(d); err != nil {
 			p.errs.add(err)
 		} else {
-			p.conds = append(p.conds, c)
+			srv.conds = append(srv.conds, c)
 		}
 	case "rewriterule":
-		conds := p.conds
-		p.conds = nil
+		conds := srv.conds
+		srv.conds = nil
 		if r, err := parseRewrite(d, conds); err != nil {
 			p.errs.add(err)
 		} else {
-			p.t.Rules = append(p.t.Rules, r)
+			srv.t.Rules = append(srv.t.Rules, r)
+			p.noteBalancer(r, d) // [P] to balancer://NAME
 		}
 	case "sslengine":
 		if on, ok := p.flag(d); ok {
 			if on {
-				p.sslEngine = &d
+				srv.sslEngine = &d
 			} else {
-				p.sslEngine = nil
+				srv.sslEngine = nil
 			}
 		}
 	case "sslcertificatefile":
 		if a, ok := p.one(d, "file name"); ok {
-			p.cert = a.text
-			if p.certPos == (Pos{}) {
-				p.certPos = d.pos
+			srv.cert = a.text
+			if srv.certPos == (Pos{}) {
+				srv.certPos = d.pos
 			}
 		}
 	case "sslcertificatekeyfile":
 		if a, ok := p.one(d, "file name"); ok {
-			p.key = a.text
-			if p.certPos == (Pos{}) {
-				p.certPos = d.pos
+			srv.key = a.text
+			if srv.certPos == (Pos{}) {
+				srv.certPos = d.pos
 			}
 		}
 	case "sslproxyengine":
@@ -610,6 +699,10 @@ func (p *parser) inProxy(d directive, s *openSection) {
 			p.other(d)
 			return
 		}
+		if scopeDirectives[lower] {
+			p.errorf(d.pos, "%s inside <Proxy> is not supported yet; write it at server level, in the <VirtualHost> or in a <Location>", d.name)
+			return
+		}
 		if _, ok := directiveNames[lower]; ok {
 			p.errorf(d.pos, "%s cannot occur within a <Proxy> section", d.name)
 			return
@@ -689,10 +782,16 @@ func (p *parser) listen(d directive) {
 	p.t.Listen = append(p.t.Listen, Listen{Pos: d.pos, Addr: addr})
 }
 
-// addRule adds a ProxyPass or ProxyPassMatch rule, remembering a
-// balancer:// target for finish.
+// addRule adds a ProxyPass or ProxyPassMatch rule to the server being
+// read, remembering a balancer:// target for finish.
 func (p *parser) addRule(r *Rule, d directive) {
-	p.t.Rules = append(p.t.Rules, r)
+	p.srv().t.Rules = append(p.srv().t.Rules, r)
+	p.noteBalancer(r, d)
+}
+
+// noteBalancer remembers a balancer:// target for finish, which checks
+// that the balancer exists.
+func (p *parser) noteBalancer(r *Rule, d directive) {
 	if isBalancerRule(r) {
 		p.balRefs = append(p.balRefs, balancerRef{rule: r, pos: d.args[1].pos})
 	}
@@ -756,33 +855,11 @@ func (p *parser) finish() {
 	for _, s := range slices.Backward(p.stack) {
 		p.errorf(s.pos, "<%s> was not closed", s.name)
 	}
-	for _, c := range p.conds {
-		p.warnf(c.Pos, "RewriteCond: no RewriteRule follows, so it applies to nothing (as in Apache)")
-		break
+	for _, srv := range append([]*server{p.main}, p.hosts...) {
+		p.finishServer(srv)
 	}
-	if !p.rewriteOn {
-		kept := p.t.Rules[:0]
-		warned := false
-		for _, r := range p.t.Rules {
-			if r.Kind != Rewrite {
-				kept = append(kept, r)
-				continue
-			}
-			if !warned {
-				p.warnf(r.Pos, "RewriteRule: inactive because RewriteEngine is not On (as in Apache); the RewriteRules are ignored")
-				warned = true
-			}
-		}
-		p.t.Rules = kept
-	}
-	switch {
-	case p.sslEngine != nil && (p.cert == "" || p.key == ""):
-		p.errorf(p.sslEngine.pos, "SSLEngine on needs SSLCertificateFile and SSLCertificateKeyFile")
-	case p.sslEngine != nil:
-		p.t.TLS = TLSFiles{Pos: p.sslEngine.pos, CertFile: p.cert, KeyFile: p.key}
-	case p.cert != "" || p.key != "":
-		p.warnf(p.certPos, "SSLCertificateFile, SSLCertificateKeyFile: ignored because SSLEngine is not on")
-	}
+	p.finishLocations()
+	p.mergeHosts()
 	if !p.t.BackendTLS.Engine {
 	members:
 		for _, b := range p.t.Balancers {
@@ -793,13 +870,65 @@ func (p *parser) finish() {
 				}
 			}
 		}
-		for _, r := range p.t.Rules {
-			if r.Target != nil && (r.Target.Scheme == "wss" || r.Target.Scheme == "https") {
-				p.warnf(r.Pos, "%s: %s:// target but SSLProxyEngine is not On: Apache would answer 500; wsgate connects with TLS anyway",
-					kindName(r.Kind), r.Target.Scheme)
-				break
+	rules:
+		for _, t := range p.t.Servers() {
+			for _, r := range t.Rules {
+				if r.Kind != Redirection && r.Target != nil && (r.Target.Scheme == "wss" || r.Target.Scheme == "https") {
+					p.warnf(r.Pos, "%s: %s:// target but SSLProxyEngine is not On: Apache would answer 500; wsgate connects with TLS anyway",
+						kindName(r.Kind), r.Target.Scheme)
+					break rules
+				}
 			}
 		}
+	}
+}
+
+// finishServer settles what needs the whole of one server's lines: a
+// RewriteCond left without its rule, RewriteRules left inactive by
+// RewriteEngine (a virtual host takes the main server's RewriteEngine
+// unless it has its own, as mod_rewrite merges it), and TLS.
+func (p *parser) finishServer(srv *server) {
+	for _, c := range srv.conds {
+		p.warnf(c.Pos, "RewriteCond: no RewriteRule follows, so it applies to nothing (as in Apache)")
+		break
+	}
+	on := srv.rewriteOn
+	if srv.vh != nil && !srv.set["rewriteengine"] {
+		on = p.main.rewriteOn
+	}
+	if !on {
+		kept := srv.t.Rules[:0]
+		warned := false
+		for _, r := range srv.t.Rules {
+			if r.Kind != Rewrite {
+				kept = append(kept, r)
+				continue
+			}
+			if !warned {
+				p.warnf(r.Pos, "RewriteRule: inactive because RewriteEngine is not On (as in Apache); the RewriteRules are ignored")
+				warned = true
+			}
+		}
+		srv.t.Rules = kept
+	}
+	engine, cert, key := srv.sslEngine, srv.cert, srv.key
+	if srv.vh != nil {
+		// mod_ssl: a virtual host takes what it does not set from the
+		// main server.
+		if !srv.set["sslengine"] {
+			engine = p.main.sslEngine
+		}
+		cert, key = cmp.Or(cert, p.main.cert), cmp.Or(key, p.main.key)
+	}
+	switch {
+	case engine != nil && (cert == "" || key == ""):
+		if engine == srv.sslEngine {
+			p.errorf(engine.pos, "SSLEngine on needs SSLCertificateFile and SSLCertificateKeyFile")
+		}
+	case engine != nil:
+		srv.t.TLS = TLSFiles{Pos: engine.pos, CertFile: cert, KeyFile: key}
+	case srv.cert != "" || srv.key != "":
+		p.warnf(srv.certPos, "SSLCertificateFile, SSLCertificateKeyFile: ignored because SSLEngine is not on")
 	}
 }
 
@@ -809,6 +938,8 @@ func kindName(k Kind) string {
 		return "ProxyPassMatch"
 	case Rewrite:
 		return "RewriteRule"
+	case Redirection:
+		return "Redirect"
 	}
 	return "ProxyPass"
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"net/url"
 	"strconv"
 	"strings"
@@ -39,15 +40,9 @@ func (r *Rule) lines() []directiveLine {
 	case Regex:
 		return []directiveLine{{r.Pos, "ProxyPassMatch " + r.args()}}
 	case Rewrite:
-		var l []directiveLine
-		for _, c := range r.Conds {
-			l = append(l, directiveLine{c.Pos, c.String()})
-		}
-		flags := "[P,L]"
-		if r.NoCase {
-			flags = "[NC,P,L]"
-		}
-		return append(l, directiveLine{r.Pos, "RewriteRule " + quoteRewriteArg(r.Path) + " " + quoteRewriteArg(targetString(r.Target)) + " " + flags})
+		return r.rewriteLines()
+	case Redirection:
+		return []directiveLine{{r.Pos, r.redirectLine(true)}}
 	}
 	return []directiveLine{{r.Pos, "ProxyPass " + r.args()}}
 }
@@ -79,14 +74,15 @@ func (c *Cond) String() string {
 }
 
 // args is String without the directive name: a valid --pass value.
-func (r *Rule) args() string {
+func (r *Rule) args() string { return quoteArg(r.Path) + " " + r.params() }
+
+// params is args without the path: the URL (or "!") and the parameters,
+// what a ProxyPass inside a <Location> takes.
+func (r *Rule) params() string {
 	var b strings.Builder
-	b.WriteString(quoteArg(r.Path))
 	if r.Exclude {
-		b.WriteString(" !")
-		return b.String()
+		return "!"
 	}
-	b.WriteByte(' ')
 	b.WriteString(quoteArg(targetString(r.Target)))
 	if r.NoCanon {
 		b.WriteString(" nocanon")
@@ -117,6 +113,9 @@ func (r *Rule) args() string {
 	if r.ConnectTimeout > 0 {
 		b.WriteString(" connectiontimeout=")
 		b.WriteString(formatDuration(r.ConnectTimeout))
+	}
+	if r.KeepAlive {
+		b.WriteString(" keepalive=On")
 	}
 	return b.String()
 }
@@ -153,32 +152,55 @@ func (t *Table) format(origins bool) string {
 		}
 		line(l.Pos, "Listen "+addr)
 	}
-	if t.Legacy {
-		line(Pos{}, "ProxyWebsocketFallbackToProxyHttp Off")
+	t.formatSettings(line, &Table{})
+	t.formatGlobal(line)
+	t.formatServer(line, "")
+	for _, vh := range t.Hosts {
+		vh.format(line, t)
 	}
-	if t.PreserveHost {
-		line(Pos{}, "ProxyPreserveHost On")
+	return b.String()
+}
+
+// formatSettings prints the settings of t that differ from base's: the
+// defaults for the main server, the main server's for a virtual host.
+func (t *Table) formatSettings(line func(Pos, string), base *Table) {
+	if t.Legacy != base.Legacy {
+		line(Pos{}, "ProxyWebsocketFallbackToProxyHttp "+onOff(!t.Legacy))
 	}
-	if t.NoAddHeaders {
-		line(Pos{}, "ProxyAddHeaders Off")
+	if t.PreserveHost != base.PreserveHost {
+		line(Pos{}, "ProxyPreserveHost "+onOff(t.PreserveHost))
 	}
-	if t.Timeout > 0 {
+	if t.NoAddHeaders != base.NoAddHeaders {
+		line(Pos{}, "ProxyAddHeaders "+onOff(!t.NoAddHeaders))
+	}
+	if t.Timeout > 0 && t.Timeout != base.Timeout {
 		line(Pos{}, "Timeout "+formatDuration(t.Timeout))
 	}
-	if t.ProxyTimeout > 0 {
+	if t.ProxyTimeout > 0 && t.ProxyTimeout != base.ProxyTimeout {
 		line(Pos{}, "ProxyTimeout "+formatDuration(t.ProxyTimeout))
 	}
+	if t.AllowEncodedSlashes != base.AllowEncodedSlashes {
+		line(Pos{}, "AllowEncodedSlashes "+cmp.Or(t.AllowEncodedSlashes, "Off"))
+	}
+	switch {
+	case t.TLS.CertFile != "" && t.TLS != base.TLS:
+		line(t.TLS.Pos, "SSLEngine on")
+		line(t.TLS.Pos, "SSLCertificateFile "+quoteArg(t.TLS.CertFile))
+		line(t.TLS.Pos, "SSLCertificateKeyFile "+quoteArg(t.TLS.KeyFile))
+	case t.TLS.CertFile == "" && base.TLS.CertFile != "":
+		line(Pos{}, "SSLEngine off")
+	}
+}
+
+// formatGlobal prints what is the same for every server: origins,
+// backend TLS and balancers.
+func (t *Table) formatGlobal(line func(Pos, string)) {
 	if len(t.AllowOrigins) > 0 {
 		args := make([]string, len(t.AllowOrigins))
 		for i, o := range t.AllowOrigins {
 			args[i] = quoteArg(o)
 		}
 		line(Pos{}, "WsgateAllowOrigin "+strings.Join(args, " "))
-	}
-	if t.TLS.CertFile != "" {
-		line(t.TLS.Pos, "SSLEngine on")
-		line(t.TLS.Pos, "SSLCertificateFile "+quoteArg(t.TLS.CertFile))
-		line(t.TLS.Pos, "SSLCertificateKeyFile "+quoteArg(t.TLS.KeyFile))
 	}
 	if bt := t.BackendTLS; bt.Engine {
 		line(Pos{}, "SSLProxyEngine on")
@@ -204,19 +226,19 @@ func (t *Table) format(origins bool) string {
 		}
 		line(Pos{}, "</Proxy>")
 	}
+}
+
+// formatServer prints a server's own <Proxy> sections, locations, rules
+// and header lines, indented by indent.
+func (t *Table) formatServer(line func(Pos, string), indent string) {
+	in := func(p Pos, s string) { line(p, indent+s) }
 	for _, s := range t.Sections {
-		line(s.Pos, "<Proxy "+quoteArg(s.Prefix)+">")
-		onOff := func(v bool) string {
-			if v {
-				return "On"
-			}
-			return "Off"
-		}
+		in(s.Pos, "<Proxy "+quoteArg(s.Prefix)+">")
 		if s.PreserveHost != nil {
-			line(Pos{}, "    ProxyPreserveHost "+onOff(*s.PreserveHost))
+			in(Pos{}, "    ProxyPreserveHost "+onOff(*s.PreserveHost))
 		}
 		if s.AddHeaders != nil {
-			line(Pos{}, "    ProxyAddHeaders "+onOff(*s.AddHeaders))
+			in(Pos{}, "    ProxyAddHeaders "+onOff(*s.AddHeaders))
 		}
 		if s.Timeout > 0 || s.ConnectTimeout > 0 {
 			set := "    ProxySet"
@@ -226,22 +248,116 @@ func (t *Table) format(origins bool) string {
 			if s.ConnectTimeout > 0 {
 				set += " connectiontimeout=" + formatDuration(s.ConnectTimeout)
 			}
-			line(Pos{}, set)
+			in(Pos{}, set)
 		}
-		line(Pos{}, "</Proxy>")
+		in(Pos{}, "</Proxy>")
+	}
+	for _, l := range t.Locations {
+		l.format(in)
+	}
+	if t.passInherit != "" {
+		in(Pos{}, "ProxyPassInherit "+t.passInherit)
+	}
+	if len(t.rewriteOptions) > 0 {
+		in(Pos{}, "RewriteOptions "+strings.Join(t.rewriteOptions, " "))
 	}
 	for _, r := range t.Rules {
 		if r.Kind == Rewrite {
-			line(Pos{}, "RewriteEngine On")
+			in(Pos{}, "RewriteEngine On")
 			break
 		}
 	}
 	for _, r := range t.Rules {
 		for _, l := range r.lines() {
-			line(l.pos, l.text)
+			in(l.pos, l.text)
 		}
 	}
-	return b.String()
+	for _, l := range t.Scope.lines(false) {
+		in(l.pos, l.text)
+	}
+}
+
+// format prints the virtual host as a <VirtualHost> section holding its
+// own lines (what it inherits from main is left to the reader, as in the
+// file).
+func (vh *VirtualHost) format(line func(Pos, string), main *Table) {
+	line(vh.Pos, "<VirtualHost "+strings.Join(vh.Addrs, " ")+">")
+	in := func(p Pos, s string) { line(p, "    "+s) }
+	if vh.ServerName != "" {
+		in(Pos{}, "ServerName "+word(vh.ServerName))
+	}
+	if len(vh.ServerAliases) > 0 {
+		in(Pos{}, "ServerAlias "+strings.Join(vh.ServerAliases, " "))
+	}
+	// AllowEncodedSlashes is the one setting a virtual host does not
+	// inherit (mergeHosts).
+	base := *main
+	base.AllowEncodedSlashes = ""
+	vh.Table.formatSettings(in, &base)
+	own := vh.own
+	if own == nil {
+		own = vh.Table // a virtual host built by hand: no main server lines in it
+	}
+	own.formatServer(line, "    ")
+	line(Pos{}, "</VirtualHost>")
+}
+
+// format prints the location as its section.
+func (l *Location) format(line func(Pos, string)) {
+	line(l.Pos, "<"+sectionName(l)+" "+quoteArg(l.Path)+">")
+	in := func(p Pos, s string) { line(p, "    "+s) }
+	if r := l.Rule; r != nil {
+		name := "ProxyPass "
+		if r.Kind == Regex && !fnmatchTest(l.Path) {
+			name = "ProxyPassMatch "
+		}
+		in(r.Pos, name+r.params())
+	}
+	if l.PreserveHost != nil {
+		in(Pos{}, "ProxyPreserveHost "+onOff(*l.PreserveHost))
+	}
+	if l.AddHeaders != nil {
+		in(Pos{}, "ProxyAddHeaders "+onOff(*l.AddHeaders))
+	}
+	if r := l.Redirect; r != nil {
+		in(r.Pos, r.redirectLine(false))
+	}
+	if len(l.Rewrite) > 0 {
+		in(Pos{}, "RewriteEngine "+onOff(l.RewriteOn))
+	}
+	for _, r := range l.Rewrite {
+		for _, rl := range r.lines() {
+			in(rl.pos, rl.text)
+		}
+	}
+	for _, sl := range l.Scope.lines(true) {
+		in(sl.pos, sl.text)
+	}
+	line(Pos{}, "</"+sectionName(l)+">")
+}
+
+// redirectLine prints a Redirect or RedirectMatch rule, with its path
+// unless inside a location.
+func (r *Rule) redirectLine(withPath bool) string {
+	name := "Redirect"
+	if r.alias == aliasRegex {
+		name = "RedirectMatch"
+	}
+	s := name + " " + strconv.Itoa(r.Status)
+	if withPath {
+		s += " " + quoteArg(r.Path)
+	}
+	if r.Subst != "" {
+		s += " " + quoteArg(r.Subst)
+	}
+	return s
+}
+
+func onOff(v bool) string {
+	if v {
+		return "On"
+	}
+	return "Off"
 }
 
 // origin is a rule's position without the column, which is always that

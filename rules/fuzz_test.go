@@ -134,7 +134,7 @@ func isCanon(p string) bool {
 // file that parses back into the same dump, and that matching a few
 // requests against it yields safe request targets and hosts.
 func FuzzParseFile(f *testing.F) {
-	for _, dir := range []string{"config", "route"} {
+	for _, dir := range []string{"config", "route", "rewrite", "servers"} {
 		for _, path := range goldenFiles(f, dir) {
 			f.Add(readConfigGolden(f, path).config, "/x/a?q", "websocket")
 		}
@@ -185,6 +185,13 @@ func FuzzParseFile(f *testing.F) {
 			var re *RequestError
 			if !errors.As(err, &re) {
 				t.Fatalf("Match(%q) error is a %T", target, err)
+			}
+			return
+		}
+		if rd := m.Redirect; rd != nil {
+			// Answered by wsgate: a header must not be able to split.
+			if strings.ContainsAny(rd.Location, "\r\n\x00") || isRedirect(rd.Status) != (rd.Location != "") {
+				t.Fatalf("Match(%q).Redirect = %d %q", target, rd.Status, rd.Location)
 			}
 			return
 		}

@@ -55,8 +55,11 @@ type Match struct {
 	// proxied (Scheme and Host are empty).
 	Redirect *Redirect
 	// VirtualHost is the virtual host the request was given to; nil
-	// when the table has none.
+	// for the main server.
 	VirtualHost *VirtualHost
+	// Location is the <Location> or <LocationMatch> whose ProxyPass,
+	// RewriteRule or Redirect decided; nil when a server's line did.
+	Location *Location
 	// Edits are the header, SetEnvIf and reverse-mapping lines that apply
 	// to the request: the main server's (or its virtual host's, which
 	// include them), then those of the matching locations in file order.
@@ -97,14 +100,16 @@ func (m Match) Member(mem *Member) Match {
 func (m Match) URL() string { return m.Scheme + "://" + m.Host + m.RequestURI }
 
 // Match maps a request to a backend the way Apache httpd 2.4 maps it: the
-// request path is normalised and decoded as the core does before
-// translate_name; RewriteRule [P] rules are tried first, in order
-// (mod_rewrite's translate_name hook runs before mod_proxy's); then the
-// ProxyPass and ProxyPassMatch rules are walked in order and the first
-// match wins, exclusions included. A ProxyPass glues the rest of the path
-// to its target, a ProxyPassMatch or RewriteRule substitutes its groups;
-// the result is re-encoded (ap_proxy_canonenc) unless the rule has
-// nocanon, and the query is appended unchanged.
+// virtual host is chosen (hostFor); the request path is normalised and
+// decoded as the core does before translate_name; RewriteRule [P] rules
+// are tried first, in order (mod_rewrite's translate_name hook runs before
+// mod_proxy's); then the ProxyPass of the <Location> the request falls in,
+// and the ProxyPass and ProxyPassMatch rules, walked in order, the first
+// match winning, exclusions included; then Redirect lines (see mapURI). A
+// ProxyPass glues the rest of the path to its target, a ProxyPassMatch or
+// RewriteRule substitutes its groups; the result is re-encoded
+// (ap_proxy_canonenc) unless the rule has nocanon, and the query is
+// appended unchanged. A redirect is returned in Match.Redirect.
 //
 // Under ProxyWebsocketFallbackToProxyHttp Off (Table.Legacy), a ProxyPass
 // or ProxyPassMatch with a ws:// or wss:// target is skipped for a request
@@ -126,7 +131,15 @@ func (t *Table) Match(r *http.Request) (Match, error) {
 	if target == "" && r.URL != nil {
 		target = r.URL.RequestURI()
 	}
-	return t.match(target, r)
+	vh := t.hostFor(r)
+	if vh == nil {
+		return t.match(target, r)
+	}
+	m, err := vh.Table.match(target, r)
+	if err == nil {
+		m.VirtualHost = vh
+	}
+	return m, err
 }
 
 // match is Match on the raw request target; r may be nil (no headers).
@@ -142,82 +155,263 @@ func (t *Table) match(target string, r *http.Request) (Match, error) {
 }
 
 // mapTarget is match without the balancer check.
-func (t *Table) mapTarget(target string, r *http.Request) (Match, error) {
+func (t *Table) mapTarget(target string, r *http.Request) (m Match, err error) {
 	rawPath, query, hasQuery, err := splitTarget(target)
 	if err != nil {
 		return Match{}, err
 	}
-	uri, err := normalizePath(rawPath)
+	uri, err := decodePath(rawPath, t.AllowEncodedSlashes)
 	if err != nil {
 		return Match{}, err
 	}
-	for _, rule := range t.Rules {
-		if rule.Kind != Rewrite {
-			continue
+	// The matching <Location> sections' settings and header lines apply
+	// to every answer, whichever module maps the request.
+	in := t.locate(uri)
+	defer func() {
+		if err == nil {
+			m = t.finish(m, in)
 		}
-		groups := rule.regexOf().FindStringSubmatchIndex(uri)
-		if groups == nil {
-			continue
-		}
-		c := rewriteCtx{req: r, uri: uri, rule: groups}
-		if !c.conds(rule.Conds) {
-			continue
-		}
-		return t.fromURL(rule, c.expand(rule.Target.Host), c.expand(targetPath(rule.Target)), false, query, hasQuery)
+	}()
+	// mod_rewrite's translate_name runs first: its rules may proxy,
+	// redirect or answer the request, or ([PT]) change the path and
+	// query the ProxyPass lines see.
+	rw := newRewriteInput(target, r, uri, query, hasQuery)
+	if t.host != nil {
+		rw.serverName = t.host.ServerName
 	}
-	legacySkip := func(rule *Rule) bool {
-		if !t.Legacy || (rule.Target.Scheme != "ws" && rule.Target.Scheme != "wss") {
-			return false
+	if m, done, err := t.rewrite(t.Rules, rw); done {
+		if l := in.rewrite; l != nil && err == nil && m.Redirect == nil {
+			// A <Location>'s rules still run after a [P] (observed),
+			// on "proxy:" and its URL.
+			if dm, ddone, derr := t.rewriteDir(l.Rewrite, l.Path, rw, &m); ddone {
+				return dm, derr
+			}
 		}
-		// An HTTP/1.0 request's Upgrade is ignored (RFC 9110 section
-		// 7.8; a deliberate difference), so it skips the line too.
-		return r == nil || len(r.Header.Values("Upgrade")) == 0 || r.ProtoMajor == 1 && r.ProtoMinor == 0
+		return m, err
+	}
+	return t.mapURI(target, rw, r, in)
+}
+
+// mapURI is mapTarget after mod_rewrite, in the order of Apache's hooks
+// (each observed with Apache 2.4.71):
+//
+//  1. mod_proxy's translate_name: the ProxyPass of the last <Location>
+//     that matches uri and has one (when it matches uri too; its "!"
+//     stops mod_proxy), then the server's ProxyPass and ProxyPassMatch
+//     lines in order, the first match winning, exclusions included;
+//  2. when mod_proxy declined: mod_alias's Redirect lines, in order (a
+//     ProxyPass wins over a Redirect for the same path);
+//  3. the fixups: the RewriteRules of the last matching <Location> that
+//     has some (mod_rewrite's, rewriteDir), then the Redirect of the last
+//     one that has one; both win over a ProxyPass (observed: the fixups
+//     run before the handler).
+//
+// rw is the request as the server's RewriteRules left it ([PT] may have
+// changed its path and query); in is what the locations matching the
+// path say.
+func (t *Table) mapURI(target string, rw *rewriteInput, r *http.Request, in locations) (Match, error) {
+	uri, q := rw.uri, queryPart{raw: rw.query, has: rw.hasQuery}
+	m, err, declined := t.proxyPass(in.pass, target, uri, q, r)
+	if declined {
+		for _, rule := range t.Rules {
+			if rule.Kind != Redirection {
+				continue
+			}
+			rd, rerr := redirectMatch(rule, uri, q, r, t.host)
+			if rerr != nil {
+				return Match{}, rerr
+			}
+			if rd != nil {
+				return Match{Rule: rule, Redirect: rd}, nil
+			}
+		}
+	}
+	if l := in.rewrite; l != nil {
+		var mapped *Match
+		if err == nil {
+			mapped = &m
+		}
+		if dm, done, derr := t.rewriteDir(l.Rewrite, l.Path, rw, mapped); done {
+			dm.Location = l
+			return dm, derr
+		}
+	}
+	if rule := in.redirect; rule != nil {
+		rd, rerr := finishRedirect(rule, rule.Subst, q, r, t.host)
+		if rerr != nil {
+			return Match{}, rerr
+		}
+		return Match{Rule: rule, Redirect: rd, Location: in.redirectLoc}, nil
+	}
+	return m, err
+}
+
+// proxyPass is mod_proxy's mapping of uri: loc's ProxyPass (the "short
+// way" of proxy_trans), then the server's list. declined is true when no
+// rule proxies the request (no match, or an exclusion): err is then the
+// 404 to answer if nothing else takes it.
+func (t *Table) proxyPass(loc *Location, target, uri string, q queryPart, r *http.Request) (m Match, err error, declined bool) {
+	if loc != nil {
+		m, err, out := t.tryPass(loc.Rule, target, uri, q, r)
+		switch out {
+		case passMatched:
+			m.Location = loc
+			return m, err, false
+		case passExcluded:
+			return Match{}, err, true
+		}
 	}
 	for _, rule := range t.Rules {
-		switch rule.Kind {
-		case Prefix:
-			n := aliasMatch(uri, rule.Path)
-			if n == 0 {
-				continue
-			}
-			if rule.Exclude {
-				return Match{}, excluded(rule)
-			}
-			if legacySkip(rule) {
-				continue
-			}
-			return t.matchPrefix(rule, target, uri, n, query, hasQuery)
-		case Regex:
-			re := rule.regexOf()
-			groups := re.FindStringSubmatchIndex(uri)
-			if groups == nil {
-				continue
-			}
-			if rule.Exclude {
-				return Match{}, excluded(rule)
-			}
-			if legacySkip(rule) {
-				continue
-			}
-			// nocanon substitutes from the raw target when the pattern
-			// matches it too (ap_proxy_trans_match's use_uri).
-			src, raw := uri, false
-			if rule.NoCanon {
-				if g := re.FindStringSubmatchIndex(target); g != nil {
-					src, groups, raw = target, g, true
-				}
-			}
-			authority := regsub(rule.Target.Host, src, groups)
-			path := regsub(targetPath(rule.Target), src, groups)
-			if authority == rule.Target.Host && path == targetPath(rule.Target) {
-				// No substitution: Apache appends the whole path.
-				path += src
-			}
-			return t.fromURL(rule, authority, path, raw, query, hasQuery)
+		if rule.Kind != Prefix && rule.Kind != Regex {
+			continue
+		}
+		m, err, out := t.tryPass(rule, target, uri, q, r)
+		switch out {
+		case passMatched:
+			return m, err, false
+		case passExcluded:
+			return Match{}, err, true
 		}
 	}
 	return Match{}, &RequestError{Status: http.StatusNotFound,
-		Reason: fmt.Sprintf("no rule matches %q", uri)}
+		Reason: fmt.Sprintf("no rule matches %q", uri)}, true
+}
+
+// passOutcome is what one ProxyPass or ProxyPassMatch line does with a
+// request.
+type passOutcome uint8
+
+const (
+	passNoMatch  passOutcome = iota // the next line is tried
+	passSkipped                     // legacy routing skips the line: the next is tried
+	passExcluded                    // "!": mod_proxy declines the request
+	passMatched                     // proxied (or an error answers it)
+)
+
+// tryPass tries one ProxyPass or ProxyPassMatch rule.
+//
+// Under ProxyWebsocketFallbackToProxyHttp Off (Table.Legacy), a rule with
+// a ws:// or wss:// target is skipped for a request without an Upgrade
+// header, as mod_proxy_wstunnel's check_trans does.
+func (t *Table) tryPass(rule *Rule, target, uri string, q queryPart, r *http.Request) (Match, error, passOutcome) {
+	var n int
+	var groups []int
+	switch rule.Kind {
+	case Prefix:
+		n = aliasMatch(uri, rule.Path)
+		if n == 0 {
+			return Match{}, nil, passNoMatch
+		}
+	case Regex:
+		groups = rule.regexOf().FindStringSubmatchIndex(uri)
+		if groups == nil {
+			return Match{}, nil, passNoMatch
+		}
+	}
+	switch {
+	case rule.Exclude:
+		return Match{}, excluded(rule), passExcluded
+	case t.legacySkip(rule, r):
+		return Match{}, nil, passSkipped
+	case rule.Kind == Prefix:
+		m, err := t.matchPrefix(rule, target, uri, n, q.raw, q.has)
+		return m, err, passMatched
+	}
+	// nocanon substitutes from the raw target when the pattern matches
+	// it too (ap_proxy_trans_match's use_uri).
+	src, raw := uri, false
+	if rule.NoCanon {
+		if g := rule.regexOf().FindStringSubmatchIndex(target); g != nil {
+			src, groups, raw = target, g, true
+		}
+	}
+	authority := regsub(rule.Target.Host, src, groups)
+	path := regsub(targetPath(rule.Target), src, groups)
+	if authority == rule.Target.Host && path == targetPath(rule.Target) {
+		// No substitution: Apache appends the whole path.
+		path += src
+	}
+	m, err := t.fromURL(rule, authority, path, raw, q.raw, q.has)
+	return m, err, passMatched
+}
+
+// legacySkip reports whether legacy routing skips rule for r.
+func (t *Table) legacySkip(rule *Rule, r *http.Request) bool {
+	if !t.Legacy || (rule.Target.Scheme != "ws" && rule.Target.Scheme != "wss") {
+		return false
+	}
+	// An HTTP/1.0 request's Upgrade is ignored (RFC 9110 section 7.8; a
+	// deliberate difference), so it skips the line too.
+	return r == nil || len(r.Header.Values("Upgrade")) == 0 || r.ProtoMajor == 1 && r.ProtoMinor == 0
+}
+
+// locations is what the <Location> sections matching a request say.
+type locations struct {
+	// pass is the last matching location with a ProxyPass; rewrite the
+	// last with RewriteRules (and RewriteEngine On); redirect the last
+	// with a Redirect (in redirectLoc).
+	pass        *Location
+	rewrite     *Location
+	redirect    *Rule
+	redirectLoc *Location
+	// preserveHost and addHeaders are the last matching locations'
+	// settings, nil when none sets them.
+	preserveHost, addHeaders *bool
+	// edits are the matching locations' header lines, in file order;
+	// nil when they have none.
+	edits []*Scope
+}
+
+// locate walks t's locations (the main server's, then the virtual
+// host's, in file order) for uri, as Apache's location walk merges them:
+// a later section's setting wins over an earlier one's.
+func (t *Table) locate(uri string) locations {
+	var in locations
+	for _, l := range t.Locations {
+		if !l.matches(uri) {
+			continue
+		}
+		if l.Rule != nil {
+			in.pass = l
+		}
+		if l.Redirect != nil {
+			in.redirect, in.redirectLoc = l.Redirect, l
+		}
+		if len(l.Rewrite) > 0 && l.RewriteOn {
+			// Observed: a later matching section without RewriteRules
+			// leaves an earlier one's in force.
+			in.rewrite = l
+		}
+		in.preserveHost = cmp.Or(l.PreserveHost, in.preserveHost)
+		in.addHeaders = cmp.Or(l.AddHeaders, in.addHeaders)
+		if !l.Scope.empty() {
+			in.edits = append(in.edits, &l.Scope)
+		}
+	}
+	return in
+}
+
+// finish applies to m what the matching locations say: ProxyPreserveHost
+// and ProxyAddHeaders (observed: a location's wins over the server's and
+// over a <Proxy> section's) and the header lines, the server's first.
+func (t *Table) finish(m Match, in locations) Match {
+	if in.preserveHost != nil {
+		m.PreserveHost = *in.preserveHost
+	}
+	if in.addHeaders != nil {
+		m.AddHeaders = *in.addHeaders
+	}
+	m.Edits = t.Scope
+	for _, s := range in.edits {
+		m.Edits = mergeScope(m.Edits, *s)
+	}
+	return m
+}
+
+// empty reports whether s holds no line.
+func (s *Scope) empty() bool {
+	return len(s.RequestHeaders) == 0 && len(s.ResponseHeaders) == 0 && len(s.SetEnv) == 0 &&
+		len(s.Reverse) == 0 && len(s.CookieDomains) == 0 && len(s.CookiePaths) == 0
 }
 
 func excluded(rule *Rule) error {
@@ -254,7 +448,7 @@ func (t *Table) matchPrefix(rule *Rule, target, uri string, n int, query string,
 		return Match{}, err
 	}
 	t.resolve(&m, targetString(rule.Target)+uri[n:])
-	m.RequestURI = canonPath(path)
+	m.RequestURI = t.canon(path)
 	if hasQuery {
 		// AH10409: Apache refuses to forward a query with bytes that
 		// would break the request line.
@@ -340,7 +534,17 @@ func splitTarget(target string) (rawPath, query string, hasQuery bool, err error
 //
 // Matching the decoded, normalised path is what keeps /x/%70rivate and
 // /y/../x/private from slipping past a "ProxyPass /x/private !".
-func normalizePath(raw string) (string, error) {
+//
+// It is decodePath under AllowEncodedSlashes Off, the default.
+func normalizePath(raw string) (string, error) { return decodePath(raw, "") }
+
+// decodePath is normalizePath under AllowEncodedSlashes encodedSlashes
+// (observed with Apache 2.4.71): with "On", %2F is decoded and the path
+// normalised again (/a%2F..%2Fb is /b; going above the root then is not
+// an error, the path just stops at the root); with "NoDecode", %2F (any
+// case) is kept as it is and so takes no part in normalising (see canon
+// for the rest).
+func decodePath(raw, encodedSlashes string) (string, error) {
 	if !strings.Contains(raw, "%") && !strings.Contains(raw, "//") && !strings.Contains(raw, "/.") {
 		return raw, nil // the common case: nothing to decode or remove
 	}
@@ -404,20 +608,61 @@ func normalizePath(raw string) (string, error) {
 
 	// Step 2: decode what is left; every '%' now starts a valid escape.
 	w = 0
+	slash := false
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if c == '%' {
 			c = unhex(b[i+1])<<4 | unhex(b[i+2])
-			i += 2
-			if c == '/' || c == 0 {
+			switch {
+			case c == 0 || c == '/' && encodedSlashes == "":
 				return "", &RequestError{Status: http.StatusNotFound,
 					Reason: fmt.Sprintf("encoded %q or NUL in URI path %q (AH00026)", "/", raw)}
+			case c == '/' && encodedSlashes == "NoDecode":
+				c = '%' // kept: the next two bytes are copied as they are
+			default:
+				i += 2
 			}
+			slash = slash || c == '/'
 		}
 		b[w] = c
 		w++
 	}
+	if slash {
+		// Decoded slashes may make new "//", "./" or "../" segments.
+		return mergeDots(b[:w]), nil
+	}
 	return string(b[:w]), nil
+}
+
+// mergeDots is step 1b of normalizePath again, after AllowEncodedSlashes
+// On decoded %2F: Apache ignores a ".." above the root there.
+func mergeDots(b []byte) string {
+	w := 1
+	for l := 1; l < len(b); {
+		if b[w-1] == '/' {
+			switch {
+			case b[l] == '/':
+				for l < len(b) && b[l] == '/' {
+					l++
+				}
+				continue
+			case b[l] == '.' && (l+1 == len(b) || b[l+1] == '/'):
+				l += 2
+				continue
+			case b[l] == '.' && l+1 < len(b) && b[l+1] == '.' && (l+2 == len(b) || b[l+2] == '/'):
+				if w > 1 {
+					for w--; w > 0 && b[w-1] != '/'; w-- {
+					}
+				}
+				l += 3
+				continue
+			}
+		}
+		b[w] = b[l]
+		w++
+		l++
+	}
+	return string(b[:w])
 }
 
 // aliasMatch is mod_proxy's alias_match: it returns how many bytes of uri
@@ -481,6 +726,28 @@ func canonPath(p string) string {
 		}
 	}
 	return string(b)
+}
+
+// canon is canonPath as t forwards a path: with AllowEncodedSlashes
+// NoDecode, a "%2F" in it (any case) is sent as it is, as mod_proxy_http
+// does (PROXY_CANONENC_NOENCODEDSLASHENCODING; observed: /enc/a%2fb%20c
+// reaches the backend as /enc/a%2fb%20c, and /enc/a%252Fb, decoded once
+// to a%2Fb, as /enc/a%2Fb).
+func (t *Table) canon(p string) string {
+	if t.AllowEncodedSlashes != "NoDecode" || !strings.Contains(p, "%") {
+		return canonPath(p)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(strings.ToUpper(p), "%2F")
+		if i < 0 {
+			b.WriteString(canonPath(p))
+			return b.String()
+		}
+		b.WriteString(canonPath(p[:i]))
+		b.WriteString(p[i : i+3])
+		p = p[i+3:]
+	}
 }
 
 func pathSafe(c byte) bool {
@@ -556,6 +823,7 @@ func (t *Table) resolve(m *Match, backend string) {
 		sectionConnect = cmp.Or(s.ConnectTimeout, sectionConnect)
 	}
 	m.ConnectTimeout = cmp.Or(m.Rule.ConnectTimeout, sectionConnect)
+	m.KeepAlive = m.Rule.KeepAlive
 	backendTimeout := cmp.Or(m.Rule.Timeout, sectionTimeout, t.ProxyTimeout, t.Timeout)
 	m.ResponseTimeout = backendTimeout
 	// No idle timeout unless one is configured (a deliberate difference:

@@ -320,6 +320,9 @@ func parseParams(d directive, r *Rule, args []arg) error {
 			if msg := checkNoOp(key, val); msg != "" {
 				fail(a.pos, "%s=%s: %s", key, val, msg)
 			}
+			if key == "keepalive" {
+				r.KeepAlive = strings.EqualFold(val, "on")
+			}
 		case isNotYet(key):
 			fail(a.pos, "parameter %q is not supported yet", key)
 		case key == "nocanon":
@@ -467,7 +470,9 @@ var knownParams = append(append([]string{"upgrade", "timeout", "connectiontimeou
 // noOps are Apache 2.4 parameters that are accepted, checked and ignored,
 // because ignoring them is what they mean for a tunnel that opens a new
 // backend connection for every request and relays bytes as they come:
-// they tune connection reuse (disablereuse, enablereuse, keepalive, ttl),
+// they tune connection reuse (disablereuse, enablereuse, ttl; keepalive
+// is kept in Rule.KeepAlive, for TCP keep-alive probes on the backend
+// connection),
 // the retry of a failed plain worker (retry: Apache retries a plain
 // worker on every request anyway), and buffering (flushpackets,
 // iobuffersize, receivebuffersize).

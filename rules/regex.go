@@ -339,7 +339,7 @@ func (t *Table) fromURL(rule *Rule, authority, path string, raw bool, query stri
 		m.RequestURI = path
 		return m, nil
 	}
-	m.RequestURI = canonPath(path)
+	m.RequestURI = t.canon(path)
 	if hasQuery {
 		if !isVisible(query) {
 			return Match{}, &RequestError{Status: http.StatusForbidden,

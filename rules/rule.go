@@ -46,13 +46,13 @@ func (p Pos) String() string {
 type Kind uint8
 
 const (
-	Prefix  Kind = iota // ProxyPass: Path is a prefix (alias_match)
-	Regex               // ProxyPassMatch: Path is a regular expression, Target may hold $1..$9
-	Rewrite             // RewriteRule PATTERN URL [P]: Path is the pattern, Conds its RewriteConds
-	Redirection         // Redirect, RedirectMatch, RewriteRule [R]: answered by wsgate (Status, Target)
+	Prefix      Kind = iota // ProxyPass: Path is a prefix (alias_match)
+	Regex                   // ProxyPassMatch: Path is a regular expression, Target may hold $1..$9
+	Rewrite                 // RewriteRule: Path is the pattern, Subst the substitution, Conds its RewriteConds
+	Redirection             // Redirect, RedirectMatch: answered by wsgate (Status, Target); a RewriteRule [R] stays Rewrite, with Status
 )
 
-// Rule is one validated ProxyPass, ProxyPassMatch or RewriteRule [P] line.
+// Rule is one validated ProxyPass, ProxyPassMatch or RewriteRule line.
 // It is plain data: the server never sees the text it came from, only
 // these fields.
 type Rule struct {
@@ -76,7 +76,8 @@ type Rule struct {
 	// https:// targets never upgrade without it.
 	Upgrade string
 	// NoCanon forwards the raw request path instead of Apache's
-	// re-encoded one (the nocanon keyword).
+	// re-encoded one (the nocanon keyword, or a RewriteRule's [NE], which
+	// also leaves a redirect's Location unescaped).
 	NoCanon bool
 	// Timeout is timeout=: how long to wait for the backend's answer and,
 	// once tunnelling, how long the tunnel may stay idle. Zero: not set.
@@ -87,12 +88,20 @@ type Rule struct {
 	// connection.
 	KeepAlive bool
 	// Status is a redirection's status (301, 302, 303, 307, 308, 410).
+	// For a RewriteRule it is [R=...] (302 for a bare [R]), [F] (403) or
+	// [G] (410): a 3xx redirects, anything else is answered as it is.
 	Status int
 
 	// NoCase is a RewriteRule's [NC] flag: Path matches case-insensitively.
 	NoCase bool
 	// Conds are a RewriteRule's RewriteConds, in order.
 	Conds []*Cond
+	// Subst is a RewriteRule's substitution as written: "-" (none), a
+	// URL-path or an absolute URL, with $N, %N and %{VAR} references;
+	// Target is set from it for a [P] rule. For a Redirect it is the URL.
+	Subst string
+	// Flags are a RewriteRule's other flags (see RewriteFlags).
+	Flags RewriteFlags
 
 	// bal holds the balancer parameters of a ProxyPass to balancer://
 	// until the parser hands them to the balancer (ParsePass keeps them).
@@ -103,15 +112,18 @@ type Rule struct {
 	// re is Path compiled (Regex and Rewrite rules), as Apache compiles
 	// it: with DOTALL, "$" matching only at the end, and [NC] folded in.
 	re *regexp.Regexp
+	// alias tells a Redirect line (Path a prefix) from a RedirectMatch
+	// (Path a regular expression); aliasNone for other kinds.
+	alias aliasKind
 }
 
 // Cond is one RewriteCond: TestString, expanded for the request, is
 // compared with Pattern.
 type Cond struct {
 	Pos Pos
-	// TestString is as written: literal text, %{HTTP:Name},
-	// %{REQUEST_URI}, $N (from the rule's pattern) and %N (from the last
-	// RewriteCond that matched).
+	// TestString is as written: literal text, %{VAR} (a header with
+	// %{HTTP:Name}, or one of the variables of rewriteVars), $N (from the
+	// rule's pattern) and %N (from the last RewriteCond that matched).
 	TestString string
 	// Pattern is the CondPattern without its leading "!" and, when Equal,
 	// without its "=".
@@ -128,6 +140,15 @@ type Cond struct {
 	re *regexp.Regexp
 }
 
+// aliasKind tells the mod_alias redirects apart.
+type aliasKind uint8
+
+const (
+	aliasNone   aliasKind = iota
+	aliasPrefix           // Redirect, RedirectPermanent, RedirectTemp
+	aliasRegex            // RedirectMatch
+)
+
 // UpgradeTo decides whether a request whose Upgrade header is client may be
 // upgraded through this rule, and which Upgrade value to send to the backend.
 //
@@ -138,8 +159,8 @@ type Cond struct {
 // documentation instead: NONE skips the check and upgrades as WebSocket,
 // ANY forwards whatever the client asked for.
 func (r *Rule) UpgradeTo(client string) (string, bool) {
-	if r.Exclude || client == "" {
-		return "", false
+	if r.Exclude || r.Target == nil || r.Kind == Redirection || client == "" {
+		return "", false // an exclusion or a redirect: nothing to upgrade
 	}
 	want := r.Upgrade
 	if want == "" {
@@ -167,8 +188,15 @@ func (r *Rule) UpgradeTo(client string) (string, bool) {
 // every setting is Apache's default.
 //
 // Rules are tried as Apache tries them: every Rewrite rule first, in order
-// (mod_rewrite's translate_name hook runs before mod_proxy's), then Prefix
-// and Regex rules in order; the first match wins, `!` exclusions included.
+// (mod_rewrite's translate_name hook runs before mod_proxy's), then the
+// ProxyPass of the last matching Location, then Prefix and Regex rules in
+// order, the first match winning, `!` exclusions included; then, when
+// none proxies the request, Redirection rules in order (mod_alias).
+//
+// With Hosts, a request is matched against the table of its virtual host,
+// which holds the main server's lines merged in (see VirtualHost); the
+// main server's fields then describe the main server alone, and what must
+// change every server goes through Servers.
 type Table struct {
 	Rules []*Rule
 	// Listen holds the Listen directives, in order. Empty: the command
@@ -194,8 +222,10 @@ type Table struct {
 	// Every rule whose target is balancer://NAME has its balancer here,
 	// and every balancer has at least one member.
 	Balancers []*Balancer
-	// TLS is the listener's certificate (SSLEngine on with
-	// SSLCertificateFile and SSLCertificateKeyFile); zero: plain HTTP.
+	// TLS is the server's certificate (SSLEngine on with
+	// SSLCertificateFile and SSLCertificateKeyFile); zero: plain HTTP. The
+	// listeners serve the certificates of the servers they take requests
+	// for (see docs/rules.md, TLS).
 	TLS TLSFiles
 	// BackendTLS is what the SSLProxy* directives say about wss:// and
 	// https:// backends.
@@ -216,8 +246,17 @@ type Table struct {
 	// AllowEncodedSlashes is Off (""), On or NoDecode: whether a path may
 	// hold %2F, and whether it is decoded before matching.
 	AllowEncodedSlashes string
+	// host is the virtual host whose table this is (nil for the main
+	// server): its name stands in for a missing Host in redirects.
+	host *VirtualHost
+	// passInherit ("", "On" or "Off") and rewriteOptions are the
+	// ProxyPassInherit and RewriteOptions lines of this server, as
+	// written, for String: their effect is already in the virtual hosts'
+	// merged tables.
+	passInherit    string
+	rewriteOptions []string
 	// Warnings are lines that were read but are not acted on (a
-	// <VirtualHost>, LoadModule, ServerName ...), each saying why. With
+	// LoadModule, ErrorLog, Require ...), each saying why. With
 	// Options.Strict they are errors instead.
 	Warnings []*Error
 }

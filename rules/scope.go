@@ -1,5 +1,7 @@
 package rules
 
+import "regexp"
+
 // This file holds the plain data of the directives that do not choose a
 // backend but change what passes on the way: header edits (mod_headers),
 // environment variables set from the request (mod_setenvif), the rewriting
@@ -64,6 +66,13 @@ type SetEnvIf struct {
 	Regex     string
 	NoCase    bool
 	Vars      []EnvAssign
+
+	// re and nameRe are Regex and (when Attribute is a regular
+	// expression) Attribute, compiled by the parser; decoded: the line
+	// is inside a <Location>, where Apache runs it after the path is
+	// decoded, so Request_URI is the decoded path, not the raw one.
+	re, nameRe *regexp.Regexp
+	decoded    bool
 }
 
 // EnvAssign is one VAR, VAR=VALUE or !VAR of a SetEnvIf line.
@@ -98,10 +107,11 @@ type CookieMap struct {
 type Redirect struct {
 	// Rule is the rule that matched.
 	Rule *Rule
-	// Status is 301, 302, 303, 307, 308 or 410 (Gone: no Location).
+	// Status is a 3xx status with a Location (301, 302, 303, 307, 308
+	// ...), or a 4xx or 5xx status without one (410 Gone).
 	Status int
 	// Location is the absolute URL to send, the request's rest and query
-	// already applied; empty for 410.
+	// already applied; empty when Status is not 3xx.
 	Location string
 }
 
@@ -124,6 +134,12 @@ type VirtualHost struct {
 	// main server come first; RewriteRules are not inherited; settings
 	// not set in the section are the main server's).
 	Table *Table
+
+	// ports are the port of each address, 0 for a wildcard ("*:*",
+	// "*"); own is the section's own lines, before the merge, which is
+	// what Table.String prints.
+	ports []int
+	own   *Table
 }
 
 // Location is a <Location PATH> or <LocationMatch REGEX> section. Of the
@@ -140,13 +156,24 @@ type Location struct {
 	// none): Kind Prefix with Path = the location's path, or Regex for
 	// <LocationMatch>.
 	Rule *Rule
-	// PreserveHost is a ProxyPreserveHost line inside the section; nil:
-	// not set here.
+	// PreserveHost and AddHeaders are ProxyPreserveHost and
+	// ProxyAddHeaders lines inside the section; nil: not set here. They
+	// win over the server's and the <Proxy> sections' (observed).
 	PreserveHost *bool
+	AddHeaders   *bool
+	// Redirect is the section's one-argument Redirect, [status] URL
+	// (Kind Redirection, Path the section's path): requests the section
+	// takes are redirected to URL, query appended, nothing else, even
+	// when a ProxyPass maps them (observed: mod_alias's fixup runs after
+	// mod_proxy's mapping).
+	Redirect *Rule
 	// Rewrite are RewriteRules written inside the section (per-directory
 	// context), in order; RewriteOn is its RewriteEngine.
 	Rewrite   []*Rule
 	RewriteOn bool
 	// Scope is the section's header and reverse-mapping lines.
 	Scope Scope
+
+	// re is the <LocationMatch> regular expression, compiled.
+	re *regexp.Regexp
 }
