@@ -95,7 +95,7 @@ func (p *pool) pick(r *http.Request, tried []*member, now time.Time) (*member, e
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.noteStates(now)
-	if route := stickyRoute(r, p.b.StickySession); route != "" {
+	if _, route := stickySession(r, p.b.StickySession); route != "" {
 		for _, mem := range p.members {
 			if mem.m.Route != route || slices.Contains(tried, mem) {
 				continue
@@ -199,31 +199,33 @@ func (p *pool) noteStatesErr(now time.Time, failed *member, err error) {
 	}
 }
 
-// stickyRoute is the route a request names, as mod_proxy_balancer finds
-// it: the stickysession value "COOKIE|PARAM" names a URL parameter and a
-// cookie; the route is what follows the first "." of the value.
-func stickyRoute(r *http.Request, sticky string) string {
+// stickySession is the route a request names, and the name it was found
+// under (BALANCER_SESSION_STICKY), as mod_proxy_balancer finds it: the
+// stickysession value "COOKIE|PARAM" names a URL parameter and a cookie;
+// the route is what follows the first "." of the value.
+func stickySession(r *http.Request, sticky string) (name, route string) {
 	if sticky == "" {
-		return ""
+		return "", ""
 	}
 	cookie, param, ok := strings.Cut(sticky, "|")
 	if !ok {
 		param = cookie
 	}
-	value := ""
+	name, value := param, ""
 	if r.URL != nil {
 		value = r.URL.Query().Get(param)
 	}
 	if value == "" {
+		name = cookie
 		if c, err := r.Cookie(cookie); err == nil {
 			value = c.Value
 		}
 	}
-	_, route, ok := strings.Cut(value, ".")
+	_, route, ok = strings.Cut(value, ".")
 	if !ok {
-		return ""
+		return "", ""
 	}
-	return route
+	return name, route
 }
 
 // memberMatch is m sent to a member: rules.Match.Member joins the member's

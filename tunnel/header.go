@@ -48,27 +48,32 @@ func removeHopByHop(h http.Header) {
 }
 
 // outboundHeader builds the header sent to the backend from the inbound
-// request, which it leaves untouched: hop-by-hop headers removed, and the
-// X-Forwarded-* headers appended unless ProxyAddHeaders is Off.
-func outboundHeader(in *http.Request, m rules.Match, serverName string) http.Header {
+// request, which it leaves untouched, and returns it with the Host to
+// send: the RequestHeader lines applied first (Apache runs them in its
+// fixups, before mod_proxy: "RequestHeader set X-Forwarded-For a" reaches
+// the backend as "a, <client>", and a Host they set is what
+// ProxyPreserveHost and X-Forwarded-Host use), then hop-by-hop headers
+// removed, then the X-Forwarded-* headers appended unless ProxyAddHeaders
+// is Off.
+func outboundHeader(in *http.Request, m rules.Match, serverName string) (http.Header, string) {
 	h := in.Header.Clone()
 	if h == nil {
 		h = http.Header{}
 	}
+	host := editsOf(in).Request(h, in.Host)
 	removeHopByHop(h)
-	if !m.AddHeaders {
-		return h
+	if m.AddHeaders {
+		if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+			appendValue(h, "X-Forwarded-For", ip)
+		}
+		if host != "" {
+			appendValue(h, "X-Forwarded-Host", host)
+		}
+		if serverName != "" {
+			appendValue(h, "X-Forwarded-Server", serverName)
+		}
 	}
-	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
-		appendValue(h, "X-Forwarded-For", ip)
-	}
-	if in.Host != "" {
-		appendValue(h, "X-Forwarded-Host", in.Host)
-	}
-	if serverName != "" {
-		appendValue(h, "X-Forwarded-Server", serverName)
-	}
-	return h
+	return h, backendHost(host, m, serverName)
 }
 
 // appendValue adds v to the header as Apache does: appended to any existing
@@ -80,12 +85,12 @@ func appendValue(h http.Header, name, v string) {
 	h.Set(name, v)
 }
 
-// backendHost is the Host sent to the backend: the client's, verbatim, with
-// ProxyPreserveHost On (the server name for a request that had none), else
-// the target's.
-func backendHost(in *http.Request, m rules.Match, serverName string) string {
+// backendHost is the Host sent to the backend: the client's (host),
+// verbatim, with ProxyPreserveHost On (the server name for a request that
+// had none), else the target's.
+func backendHost(host string, m rules.Match, serverName string) string {
 	if m.PreserveHost {
-		return cmp.Or(in.Host, serverName)
+		return cmp.Or(host, serverName)
 	}
 	return hostHeader(m.Scheme, m.Host)
 }

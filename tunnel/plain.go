@@ -49,6 +49,8 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			if resp.StatusCode < 100 || resp.StatusCode > 999 {
 				return fmt.Errorf("backend answered with invalid status %d", resp.StatusCode)
 			}
+			pt, _ := resp.Request.Context().Value(matchKey{}).(plainTarget)
+			editBackendResponse(resp.Request, resp.Header, pt.bt)
 			return nil
 		},
 		ErrorHandler: s.plainError,
@@ -95,8 +97,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		u.Path, u.RawPath = path, ""
 	}
 	pr.Out.URL = u
-	pr.Out.Host = backendHost(pr.In, m, s.serverName)
-	pr.Out.Header = outboundHeader(pr.In, m, s.serverName)
+	pr.Out.Header, pr.Out.Host = outboundHeader(pr.In, m, s.serverNameOf(m))
 }
 
 func httpScheme(s string) string {

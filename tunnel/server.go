@@ -212,13 +212,26 @@ func (s *Server) Snapshot() Snapshot {
 // rule allows becomes a tunnel; any other matched request is proxied as
 // plain HTTP (Apache's default, ProxyWebsocketFallbackToProxyHttp On).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	if !s.admitRequest(w, r) {
 		return
 	}
 	cur := s.cur.Load()
 	m, err := cur.table.Match(r)
+	// The request's header lines; its server's for a request that
+	// matched nothing, so that "Header always" reaches its 404 too.
+	scope := m.Edits
+	if err != nil {
+		scope = cur.table.ErrorScope(r)
+	}
+	r = s.withEdits(r, cur.table, scope, m, start)
+	defer s.logEdits(r)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if m.Redirect != nil {
+		s.redirect(w, r, m)
 		return
 	}
 	var bt balanced
@@ -336,6 +349,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.reg.failed.Add(1)
 	s.log.Log(r.Context(), level, "request failed",
 		"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error())
+	editsOf(r).Response(w.Header(), false)
 	http.Error(w, fmt.Sprintf("%d %s", code, http.StatusText(code)), code)
 }
 
@@ -344,17 +358,22 @@ func (s *Server) dial(ctx context.Context, m rules.Match) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(m.ConnectTimeout, s.cfg.ConnectTimeout))
 	defer cancel()
 	addr := withPort(m.Scheme, m.Host)
-	var c net.Conn
-	var err error
+	nd := backendDialer(m)
 	if m.Scheme == "wss" || m.Scheme == "https" {
-		d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: -1}, Config: s.cfg.BackendTLS}
-		c, err = d.DialContext(ctx, "tcp", addr)
-	} else {
-		// No keep-alive probes, as Apache without keepalive=On.
-		d := net.Dialer{KeepAlive: -1}
-		c, err = d.DialContext(ctx, "tcp", addr)
+		d := tls.Dialer{NetDialer: nd, Config: s.cfg.BackendTLS}
+		return d.DialContext(ctx, "tcp", addr)
 	}
-	return c, err
+	return nd.DialContext(ctx, "tcp", addr)
+}
+
+// backendDialer sends TCP keep-alive probes only for a rule with
+// keepalive=On, and then with the system's timings, as Apache does
+// (APR_SO_KEEPALIVE, nothing else set); none otherwise.
+func backendDialer(m rules.Match) *net.Dialer {
+	if m.KeepAlive {
+		return &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}}
+	}
+	return &net.Dialer{KeepAlive: -1}
 }
 
 // withPort adds the scheme's default port to host when it has none.

@@ -73,7 +73,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	}
 	backend.SetDeadline(time.Time{})
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		s.relayRefusal(w, r, m, resp)
+		s.relayRefusal(w, r, m, resp, &bt)
 		return
 	}
 	if err := checkSwitch(resp, proto, r.Header.Get("Sec-WebSocket-Key")); err != nil {
@@ -235,7 +235,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 	if strings.ContainsAny(m.RequestURI, " \r\n\x00") {
 		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
 	}
-	h := outboundHeader(r, m, s.serverName)
+	h, host := outboundHeader(r, m, s.serverNameOf(m))
 	if s.cfg.StripCompression {
 		stripDeflate(h)
 	}
@@ -245,7 +245,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, m.RequestURI, backendHost(r, m, s.serverName))
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, m.RequestURI, crlfToSpace.Replace(host))
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
 	b.Write(body)
@@ -286,8 +286,10 @@ func writeSwitch(w *bufio.Writer, resp *http.Response) http.Header {
 }
 
 // relayRefusal passes a backend's non-101 answer to the client as an
-// ordinary response. The client connection stays HTTP.
-func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Match, resp *http.Response) {
+// ordinary response, with the ProxyPassReverse and Header lines applied as
+// to any proxied response (Apache's mod_proxy_http reads it as one). The
+// client connection stays HTTP.
+func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Match, resp *http.Response, bt *balanced) {
 	defer resp.Body.Close()
 	s.reg.failed.Add(1)
 	h := w.Header()
@@ -296,6 +298,7 @@ func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Ma
 		h[k] = v
 	}
 	removeHopByHop(h)
+	editBackendResponse(r, h, bt)
 	// An Upgrade header (426 Upgrade Required) is kept only for a protocol
 	// the rule allows, as Apache does.
 	if _, ok := m.Rule.UpgradeTo(upgrade); ok {
