@@ -1,12 +1,14 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -33,7 +35,7 @@ func checkCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			warnings := table.Check()
+			warnings := append(table.Check(), tlsFileWarnings(table)...)
 			if cmd.Bool("strict") && len(warnings) > 0 {
 				return rules.ErrorList(warnings)
 			}
@@ -44,18 +46,70 @@ func checkCommand(e *env) *cli.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(e.stdout, "wsgate: %d rules, %d warnings: OK\n", len(table.Rules), len(table.Warnings)+len(warnings))
+			fmt.Fprintf(e.stdout, "wsgate: %d rules, %d warnings: OK\n", countRules(table), len(table.Warnings)+len(warnings))
 			return nil
 		},
 	}
 }
 
+// tlsFileWarnings warns about SSLCertificateFile and SSLCertificateKeyFile
+// files that cannot be read. It is a warning, not an error: a pasted
+// configuration names the certificates of the machine it came from, and
+// the flags can replace them; serve stops with an error at the SSLEngine
+// line when it needs them.
+func tlsFileWarnings(table *rules.Table) []*rules.Error {
+	var warns []*rules.Error
+	var seen []string
+	for _, s := range table.Servers() {
+		f := s.TLS
+		for _, file := range []struct{ directive, path string }{{"SSLCertificateFile", f.CertFile}, {"SSLCertificateKeyFile", f.KeyFile}} {
+			if file.path == "" || slices.Contains(seen, file.path) {
+				continue
+			}
+			seen = append(seen, file.path)
+			if _, err := os.Stat(file.path); err != nil {
+				warns = append(warns, &rules.Error{Pos: f.Pos, Msg: fmt.Sprintf(
+					"%s %s: %v: serve would stop here; give --tls-cert and --tls-key, or --tls-self-signed, to serve without it",
+					file.directive, file.path, errors.Unwrap(err))})
+			}
+		}
+	}
+	return warns
+}
+
+// allRules are the rules of every server and location, each once.
+func allRules(table *rules.Table) []*rules.Rule {
+	var all []*rules.Rule
+	add := func(r *rules.Rule) {
+		if r != nil && !slices.Contains(all, r) {
+			all = append(all, r)
+		}
+	}
+	for _, s := range table.Servers() {
+		for _, r := range s.Rules {
+			add(r)
+		}
+		for _, l := range s.Locations {
+			add(l.Rule)
+			add(l.Redirect)
+			for _, r := range l.Rewrite {
+				add(r)
+			}
+		}
+	}
+	return all
+}
+
+// countRules is how many rules the table holds, in every server and
+// location.
+func countRules(table *rules.Table) int { return len(allRules(table)) }
+
 // dialBackends tries a TCP connection to every distinct backend address.
 func dialBackends(ctx context.Context, e *env, table *rules.Table) error {
 	var addrs []string
-	for _, r := range table.Rules {
-		if r.Target == nil || strings.Contains(r.Target.Host, "$") {
-			continue // exclusions, and hosts only known per request
+	for _, r := range allRules(table) {
+		if r.Target == nil || r.Kind == rules.Redirection || strings.ContainsAny(r.Target.Host, "$%") {
+			continue // exclusions, redirects, and hosts only known per request
 		}
 		if a := backendAddr(r.Target); !slices.Contains(addrs, a) {
 			addrs = append(addrs, a)
@@ -101,7 +155,8 @@ func routeCommand(e *env) *cli.Command {
 		OnUsageError: onUsageError,
 		Flags: append(ruleFlags(),
 			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "a request header 'Name: value' (repeatable); Host sets the Host"},
-			&cli.StringFlag{Name: "method", Value: "GET", Usage: "the request method"}),
+			&cli.StringFlag{Name: "method", Value: "GET", Usage: "the request method"},
+			&cli.IntFlag{Name: "port", Usage: "the port the request arrives on, which chooses the <VirtualHost> (default: none, the Host alone decides)"}),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.NArg() != 1 {
 				return usagef("route takes one request target, for example: wsgate route --config wsgate.conf /chat/room1")
@@ -114,14 +169,14 @@ func routeCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return route(e, table, cmd.String("method"), cmd.Args().First(), host, header)
+			return route(e, table, cmd.String("method"), cmd.Args().First(), host, header, int(cmd.Int("port")))
 		},
 	}
 }
 
 // route prints where serve would send a request, using the very same
 // Table.Match and Rule.UpgradeTo.
-func route(e *env, table *rules.Table, method, target, host string, header http.Header) error {
+func route(e *env, table *rules.Table, method, target, host string, header http.Header, port int) error {
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return usagef("request target %q: %v", target, err)
@@ -133,6 +188,11 @@ func route(e *env, table *rules.Table, method, target, host string, header http.
 		Method: method, URL: u, RequestURI: target, Host: host, Header: header,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RemoteAddr: "127.0.0.1:0",
 	}
+	if port > 0 {
+		// What the server's listener puts in every request's context.
+		req = req.WithContext(context.WithValue(context.Background(), http.LocalAddrContextKey,
+			&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}))
+	}
 	m, err := table.Match(req)
 	if err != nil {
 		var re *rules.RequestError
@@ -140,6 +200,21 @@ func route(e *env, table *rules.Table, method, target, host string, header http.
 			return fmt.Errorf("%w: %s (the proxy answers %d %s)", errNoRoute, re.Reason, re.Status, http.StatusText(re.Status))
 		}
 		return err
+	}
+	if vh := m.VirtualHost; vh != nil {
+		fmt.Fprintf(e.stdout, "server   %s at %s (ServerName %s)\n", vh, vh.Pos, cmp.Or(vh.ServerName, "none"))
+	}
+	if l := m.Location; l != nil {
+		fmt.Fprintf(e.stdout, "location %s at %s\n", l, l.Pos)
+	}
+	if rd := m.Redirect; rd != nil {
+		fmt.Fprintf(e.stdout, "rule     %s: %s\n", m.Rule.Pos, m.Rule)
+		answer := fmt.Sprintf("%d %s", rd.Status, http.StatusText(rd.Status))
+		if rd.Location != "" {
+			answer += ", Location: " + rd.Location
+		}
+		fmt.Fprintf(e.stdout, "answer   %s (wsgate answers; nothing is proxied)\n", answer)
+		return nil
 	}
 	asked := strings.Join(header.Values("Upgrade"), ", ")
 	proto, upgrade := m.Rule.UpgradeTo(asked)

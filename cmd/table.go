@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/urfave/cli/v3"
 
@@ -66,8 +67,13 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	table.Rules = append(flagRules, table.Rules...)
+	// The flags are lines at the top of the file: every virtual host
+	// inherits them, and balancers are global.
 	table.Balancers = append(flagBalancers, table.Balancers...)
+	for _, s := range table.Servers() {
+		s.Rules = append(slices.Clone(flagRules), s.Rules...)
+		s.Balancers = table.Balancers
+	}
 	// A --pass may name a balancer of the file: names are checked once
 	// everything is together.
 	if err := table.Validate(); err != nil {
@@ -77,7 +83,9 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 		return nil, err
 	}
 	if d := cmd.Duration("timeout"); d > 0 {
-		table.Timeout = d
+		for _, s := range table.Servers() {
+			s.Timeout = d
+		}
 	}
 	printWarnings(w, table.Warnings)
 	return table, nil
