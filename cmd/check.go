@@ -30,7 +30,17 @@ func checkCommand(e *env) *cli.Command {
 		OnUsageError: onUsageError,
 		Flags: append(ruleFlags(),
 			&cli.BoolFlag{Name: "dial", Usage: "also try a TCP connection to every backend"}),
+		ArgsUsage: "[FILE]",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			// apachectl -t users type the file name alone: it is --config.
+			switch {
+			case cmd.NArg() == 1 && !cmd.IsSet("config"):
+				if err := cmd.Set("config", cmd.Args().First()); err != nil {
+					return err
+				}
+			case cmd.NArg() > 0:
+				return usagef("unexpected argument %q (the rules file is --config FILE, or FILE alone)", cmd.Args().First())
+			}
 			table, err := loadTable(cmd, e.stdout)
 			if err != nil {
 				return err

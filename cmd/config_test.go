@@ -257,3 +257,19 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestCheckFileArgument: `wsgate check FILE` reads FILE as --config does;
+// anything more is a usage error, never silently ignored.
+func TestCheckFileArgument(t *testing.T) {
+	conf := writeFile(t, "arg.conf", "ProxyPass /a/ ws://127.0.0.1:9001/a/\n")
+	withFlag := runCmd(t, "", "check", "--config", conf)
+	alone := runCmd(t, "", "check", conf)
+	if alone.code != 0 || alone.stdout != withFlag.stdout || !strings.Contains(alone.stdout, "1 rules") {
+		t.Errorf("check FILE = exit %d, stdout %q; want exit 0 and the output of check --config FILE: %q", alone.code, alone.stdout, withFlag.stdout)
+	}
+	for _, args := range [][]string{{"check", conf, conf}, {"check", "--config", conf, "extra"}} {
+		if r := runCmd(t, "", args...); r.code != 2 || !strings.Contains(r.stderr, "unexpected argument") {
+			t.Errorf("%v = exit %d, stderr %q; want 2 and unexpected argument", args, r.code, r.stderr)
+		}
+	}
+}
