@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/apachetest"
 )
 
 // The recipes of docs/recipes.md: for each application, the Apache
@@ -440,23 +440,16 @@ func TestRecipesDoc(t *testing.T) {
 // directory. With -v, every request is logged with what the backend
 // received and what the client got.
 func TestRecipesApache(t *testing.T) {
-	bin := os.Getenv("WSGATE_APACHE")
-	if bin == "" {
-		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
-	}
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
+	h := apachetest.Need(t)
 	ports := &portSource{}
-	if base, err := strconv.Atoi(os.Getenv("WSGATE_APACHE_PORT")); err == nil {
+	if base := apachetest.Port(); base > 0 {
 		ports.front, ports.back = base, base+49
 	}
 	for _, rc := range recipes {
 		t.Run(rc.name, func(t *testing.T) {
 			backends := startRecipeBackends(t, recipePorts(t, rc), ports.backend)
 			conf := recipeFile(t, rc.name, backends)
-			fronts := startApacheRecipe(t, bin, modules, conf, ports)
+			fronts := startApacheRecipe(t, h, conf, ports)
 			runRecipeCases(t, rc, fronts, backends)
 		})
 	}
@@ -908,96 +901,40 @@ func (p *portSource) frontPort(t *testing.T) string {
 	return freePort(t)
 }
 
+// recipeModules are the modules the recipes need.
+var recipeModules = []string{"mpm_event", "authz_core", "access_compat", "proxy", "proxy_http", "proxy_wstunnel",
+	"proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "rewrite", "alias", "headers", "setenvif", "ssl"}
+
 // startApacheRecipe runs httpd in the foreground with the recipe conf,
 // its <VirtualHost *:80> and <VirtualHost *:443> (or the main server)
-// given ports of their own.
-func startApacheRecipe(t *testing.T, bin, modules, conf string, ports *portSource) recipeFronts {
+// given ports of their own, and its LoadModule and Listen lines dropped
+// for the preamble's.
+func startApacheRecipe(t *testing.T, h apachetest.Httpd, conf string, ports *portSource) recipeFronts {
 	t.Helper()
 	text, err := os.ReadFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	c := apachetest.Config{Modules: recipeModules}
 	if d := os.Getenv("WSGATE_APACHE_DIR"); d != "" {
-		dir = filepath.Join(d, filepath.Base(strings.TrimSuffix(conf, ".conf")))
-		os.RemoveAll(dir)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.Dir = filepath.Join(d, filepath.Base(strings.TrimSuffix(conf, ".conf")))
+		os.RemoveAll(c.Dir)
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{"htdocs", "logs"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	plain := ports.frontPort(t)
-	fronts := recipeFronts{plain: plain}
-	var b strings.Builder
-	fmt.Fprintf(&b, "ServerRoot %s\nServerName localhost\nListen %s\n", dir, plain)
+	fronts := recipeFronts{plain: ports.frontPort(t)}
+	c.Listen = []string{fronts.plain}
 	body := string(text)
 	body = regexp.MustCompile(`(?mi)^\s*(LoadModule|Listen)\s.*$`).ReplaceAllString(body, "")
-	body = strings.ReplaceAll(body, "<VirtualHost *:80>", "<VirtualHost *:"+portOf(plain)+">")
+	body = strings.ReplaceAll(body, "<VirtualHost *:80>", "<VirtualHost *:"+portOf(fronts.plain)+">")
 	if strings.Contains(body, "<VirtualHost *:443>") {
 		fronts.secure = ports.frontPort(t)
-		fmt.Fprintf(&b, "Listen %s\n", fronts.secure)
+		c.Listen = append(c.Listen, fronts.secure)
 		body = strings.ReplaceAll(body, "<VirtualHost *:443>", "<VirtualHost *:"+portOf(fronts.secure)+">")
 	}
-	for _, m := range []string{"mpm_event", "authz_core", "access_compat", "proxy", "proxy_http", "proxy_wstunnel",
-		"proxy_balancer", "lbmethod_byrequests", "slotmem_shm", "rewrite", "alias", "headers", "setenvif", "ssl"} {
-		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
-	}
-	if os.Geteuid() == 0 {
-		b.WriteString("User nobody\n")
-	}
-	fmt.Fprintf(&b, "Define APACHE_LOG_DIR %[1]s/logs\nDefaultRuntimeDir %[1]s/logs\nPidFile %[1]s/httpd.pid\n"+
-		"ErrorLog %[1]s/error.log\nLogLevel warn\nDocumentRoot %[1]s/htdocs\n", dir)
-	b.WriteString(body)
-	confPath := filepath.Join(dir, "httpd.conf")
-	if err := os.WriteFile(confPath, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Readable once httpd drops root.
-	for _, d := range []string{filepath.Dir(dir), dir, filepath.Join(dir, "htdocs"), filepath.Join(dir, "logs")} {
-		os.Chmod(d, 0o777)
-	}
-	cmd := exec.Command(bin, "-f", confPath, "-X")
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		out.Close()
-	})
-	deadline := time.After(10 * time.Second)
-	for _, addr := range []string{fronts.plain, fronts.secure} {
-		for addr != "" {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-exited:
-			case <-deadline:
-			case <-time.After(20 * time.Millisecond):
-				continue
-			}
-			log, _ := os.ReadFile(filepath.Join(dir, "stdout"))
-			elog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("httpd did not start:\n%s\n%s\n%s", b.String(), log, elog)
-		}
-	}
+	c.Directives = "LogLevel warn\n" + body
+	h.Start(t, c)
 	return fronts
 }
 

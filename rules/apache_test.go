@@ -7,13 +7,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/apachetest"
 )
 
 // TestMatchApache replays every testdata/match golden against a real
@@ -30,14 +30,7 @@ import (
 // same way). Targets with spaces or control bytes cannot be sent on a
 // request line and are skipped; Go's server rejects them before Match.
 func TestMatchApache(t *testing.T) {
-	bin := os.Getenv("WSGATE_APACHE")
-	if bin == "" {
-		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
-	}
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
+	h := apachetest.Need(t)
 	backend := startEchoBackend(t)
 	compare := func(t *testing.T, tb *Table, addr, target string) {
 		t.Helper()
@@ -56,7 +49,7 @@ func TestMatchApache(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			g := readGolden(t, path)
 			tb := mustTable(t, g)
-			addr := startApache(t, bin, modules, apacheConfig(t, tb, backend))
+			addr := startApache(t, h, apacheConfig(t, tb, backend))
 			for _, l := range g.lines {
 				if ml, ok := parseMatchLine(t, l); ok && isVisible(ml.target) {
 					compare(t, tb, addr, ml.target)
@@ -74,7 +67,7 @@ func TestMatchApache(t *testing.T) {
 				t.Skip("marked # apache: skip")
 			}
 			tb := mustParseFile(t, path, g.config)
-			addr := startApache(t, bin, modules, apacheConfig(t, tb, backend))
+			addr := startApache(t, h, apacheConfig(t, tb, backend))
 			for _, l := range g.lines {
 				rl, ok := parseRouteLine(t, l)
 				if !ok {
@@ -105,7 +98,7 @@ func TestMatchApache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := startApache(t, bin, modules, apacheConfig(t, tb, backend))
+		addr := startApache(t, h, apacheConfig(t, tb, backend))
 		pieces := []string{"/", "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F",
 			"%41", "%", "%4", "%zz", "a", "ws", "nc", "nc2", "x", "private",
 			"privateer", "ts2", "ts4", "m", "s", "p%41", "pA", "q", "?", "%3f",
@@ -183,85 +176,22 @@ func apacheConfig(t *testing.T, tb *Table, backend string) string {
 	return c.config()
 }
 
-// startApache runs httpd in the foreground with the directives conf and
+// apacheModules are the modules the rules goldens need.
+var apacheModules = []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite",
+	"proxy_balancer", "lbmethod_byrequests", "lbmethod_bybusyness", "lbmethod_bytraffic", "slotmem_shm"}
+
+// startApache runs httpd with the directives rules on a free port and
 // returns its address.
-func startApache(t *testing.T, bin, modules, rules string) string {
+func startApache(t *testing.T, h apachetest.Httpd, rules string) string {
 	t.Helper()
-	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "ServerRoot %s\nListen %s\nServerName localhost\n", dir, addr)
-	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite",
-		"proxy_balancer", "lbmethod_byrequests", "lbmethod_bybusyness", "lbmethod_bytraffic", "slotmem_shm"} {
-		fmt.Fprintf(&conf, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
-	}
-	if os.Geteuid() == 0 {
-		conf.WriteString("User nobody\n")
-	}
-	// An empty DocumentRoot, readable once httpd drops root, makes every
-	// request Apache serves itself a 404, which is what Match answers.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Mkdir(filepath.Join(dir, "htdocs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil { // mod_slotmem_shm's files
-		t.Fatal(err)
-	}
-	fmt.Fprintf(&conf, "DefaultRuntimeDir %s/logs\n", dir)
-	conf.WriteString("KeepAlive Off\n")
-	fmt.Fprintf(&conf, "PidFile %[1]s/httpd.pid\nErrorLog %[1]s/error.log\nDocumentRoot %[1]s/htdocs\n", dir)
-	conf.WriteString(rules)
-	confPath := filepath.Join(dir, "httpd.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", confPath, "-X")
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		out.Close()
-	})
-	// Wait for the listener; httpd gives no other sign of readiness.
-	deadline := time.After(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-		case <-deadline:
-		case <-time.After(20 * time.Millisecond):
-			continue
-		}
-		log, _ := os.ReadFile(filepath.Join(dir, "stdout"))
-		elog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		t.Fatalf("httpd did not start:\n%s\n%s\n%s", conf.String(), log, elog)
-	}
+	h.Start(t, apachetest.Config{Modules: apacheModules, Listen: []string{addr}, Directives: "KeepAlive Off\n" + rules})
+	return addr
 }
 
 // apacheGet sends target on a raw request line, with header, and returns

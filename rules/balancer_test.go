@@ -3,12 +3,12 @@ package rules
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/apachetest"
 )
 
 // TestBalancerApacheSyntax records, for balancer lines, whether wsgate and
@@ -69,17 +69,17 @@ func TestBalancerApacheSyntax(t *testing.T) {
 		{"empty balancer", "<Proxy balancer://b>\n</Proxy>\nProxyPass /b/ balancer://b/\n", false, true, "Apache answers 503 at run time"},
 		{"member in a URL section", "<Proxy ws://127.0.0.1:9001/>\n BalancerMember ws://127.0.0.1:9001\n</Proxy>\n", false, true, "Apache accepts it; what it means there is unclear"},
 	}
-	bin := os.Getenv("WSGATE_APACHE")
+	h, withApache := apachetest.Lookup()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseFile("b.conf", []byte(tc.conf), Options{})
 			if got := err == nil; got != tc.wsgate {
 				t.Errorf("wsgate accepts = %v (%v); want %v", got, err, tc.wsgate)
 			}
-			if bin == "" {
+			if !withApache {
 				return
 			}
-			out, ok := apacheSyntax(t, bin, tc.conf)
+			out, ok := h.Check(t, apachetest.Config{Modules: balancerModules, Listen: []string{"127.0.0.1:1"}, Directives: tc.conf})
 			if ok != tc.apache {
 				t.Errorf("apache2 -t accepts = %v; want %v\n%s", ok, tc.apache, out)
 			}
@@ -87,28 +87,9 @@ func TestBalancerApacheSyntax(t *testing.T) {
 	}
 }
 
-// apacheSyntax runs apache2 -t on conf with the balancer modules loaded.
-func apacheSyntax(t *testing.T, bin, conf string) (string, bool) {
-	t.Helper()
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
-	dir := t.TempDir()
-	var c strings.Builder
-	fmt.Fprintf(&c, "ServerRoot %[1]s\nListen 127.0.0.1:1\nServerName localhost\nPidFile %[1]s/pid\nErrorLog %[1]s/err\n", dir)
-	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite", "proxy_balancer",
-		"lbmethod_byrequests", "lbmethod_bybusyness", "lbmethod_bytraffic", "slotmem_shm", "proxy_hcheck"} {
-		fmt.Fprintf(&c, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
-	}
-	c.WriteString(conf)
-	path := filepath.Join(dir, "httpd.conf")
-	if err := os.WriteFile(path, []byte(c.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-t", "-f", path).CombinedOutput()
-	return string(out), err == nil
-}
+// balancerModules are what TestBalancerApacheSyntax has apache2 -t load.
+var balancerModules = []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite", "proxy_balancer",
+	"lbmethod_byrequests", "lbmethod_bybusyness", "lbmethod_bytraffic", "slotmem_shm", "proxy_hcheck"}
 
 // TestFromFlagsBalancer checks the --pass short form and that a lone URL
 // still parses exactly as before.
@@ -192,14 +173,7 @@ func TestMatchMember(t *testing.T) {
 // the request target, and what reaches it must be Match.Member's
 // RequestURI for that member.
 func TestBalancerApacheRoutes(t *testing.T) {
-	bin := os.Getenv("WSGATE_APACHE")
-	if bin == "" {
-		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
-	}
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
+	h := apachetest.Need(t)
 	backend := startEchoBackend(t)
 	path := filepath.Join("testdata", "route", "balancer.txt")
 	g := readConfigGolden(t, path)
@@ -214,7 +188,7 @@ func TestBalancerApacheRoutes(t *testing.T) {
 		b2.Members = []*Member{&m}
 		c.Balancers = append(c.Balancers, &b2)
 	}
-	addr := startApache(t, bin, modules, c.config())
+	addr := startApache(t, h, c.config())
 	for _, l := range g.lines {
 		rl, ok := parseRouteLine(t, l)
 		if !ok {

@@ -686,21 +686,14 @@ func (c *rewriteCtx) variable(name string) string {
 	if len(name) > 5 && strings.EqualFold(name[:5], "HTTP:") {
 		return in.header(name[5:])
 	}
-	switch strings.ToUpper(name) {
-	case "HTTP_HOST":
-		return in.header("Host")
-	case "HTTP_USER_AGENT":
-		return in.header("User-Agent")
-	case "HTTP_REFERER":
-		return in.header("Referer")
-	case "HTTP_COOKIE":
-		return in.header("Cookie")
-	case "HTTP_ACCEPT":
-		return in.header("Accept")
-	case "HTTP_FORWARDED":
-		return in.header("Forwarded")
-	case "HTTP_PROXY_CONNECTION":
-		return in.header("Proxy-Connection")
+	upper := strings.ToUpper(name)
+	// The HTTP_ variables of rewriteVars (HTTP_HOST, HTTP_USER_AGENT, ...)
+	// are request headers named as in CGI: HTTP_PROXY_CONNECTION is
+	// Proxy-Connection. Other HTTP_ names are not variables in Apache.
+	if h, ok := strings.CutPrefix(upper, "HTTP_"); ok && rewriteVars[upper] {
+		return in.header(strings.ReplaceAll(h, "_", "-"))
+	}
+	switch upper {
 	case "REQUEST_URI":
 		return in.uri
 	case "QUERY_STRING":

@@ -7,12 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/apachetest"
 )
 
 // The testdata/rewrite goldens are rules files, a "----" line, and
@@ -69,14 +70,7 @@ func TestRewriteGolden(t *testing.T) {
 // out (their backend address is substituted from the request, or they
 // need TLS).
 func TestRewriteApache(t *testing.T) {
-	bin := os.Getenv("WSGATE_APACHE")
-	if bin == "" {
-		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
-	}
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
+	h := apachetest.Need(t)
 	backend := startEchoBackend(t)
 	for _, path := range goldenFiles(t, "rewrite") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -85,7 +79,7 @@ func TestRewriteApache(t *testing.T) {
 				t.Skip("marked # apache: skip")
 			}
 			tb := mustParseFile(t, path, g.config)
-			addr := startApache(t, bin, modules, strings.ReplaceAll(g.config, "127.0.0.1:9001", backend))
+			addr := startApache(t, h, strings.ReplaceAll(g.config, "127.0.0.1:9001", backend))
 			for _, l := range g.lines {
 				rl, ok := parseRouteLine(t, l)
 				if !ok {

@@ -7,14 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/apachetest"
 )
 
 // A servers golden (testdata/servers) is a rules file with virtual hosts,
@@ -158,14 +158,7 @@ func TestServersRoundTrip(t *testing.T) {
 // use ports 18101 to 18109. So that it can run, nothing else may listen
 // there.
 func TestServersApache(t *testing.T) {
-	bin := os.Getenv("WSGATE_APACHE")
-	if bin == "" {
-		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
-	}
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
+	h := apachetest.Need(t)
 	for _, p := range []int{18150, 18151, 18152} {
 		startPortEcho(t, p)
 	}
@@ -176,7 +169,10 @@ func TestServersApache(t *testing.T) {
 				t.Skip("marked # apache: skip")
 			}
 			tb := mustParseFile(t, path, g.config)
-			startApacheWith(t, bin, modules, g.config, tb.Listen[0].Addr)
+			// The golden's own Listen lines are kept, and its ServerName
+			// comes after the preamble's, and wins.
+			h.Start(t, apachetest.Config{Modules: serversModules, Wait: []string{tb.Listen[0].Addr},
+				Directives: "KeepAlive Off\n" + g.config})
 			for _, l := range g.lines {
 				sl, ok := parseServerLine(t, l)
 				if !ok || sl.port == 0 {
@@ -259,72 +255,8 @@ func startPortEcho(t *testing.T, port int) {
 	t.Cleanup(func() { srv.Close() })
 }
 
-// startApacheWith runs httpd with the directives conf (whose Listen
-// lines it keeps) and waits until addr accepts connections.
-func startApacheWith(t *testing.T, bin, modules, conf, addr string) {
-	t.Helper()
-	dir := t.TempDir()
-	var c strings.Builder
-	fmt.Fprintf(&c, "ServerRoot %s\nServerName localhost\n", dir)
-	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite", "alias", "headers", "setenvif"} {
-		fmt.Fprintf(&c, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
-	}
-	if os.Geteuid() == 0 {
-		c.WriteString("User nobody\n")
-	}
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"htdocs", "logs"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fmt.Fprintf(&c, "DefaultRuntimeDir %[1]s/logs\nKeepAlive Off\nPidFile %[1]s/httpd.pid\nErrorLog %[1]s/error.log\nDocumentRoot %[1]s/htdocs\n", dir)
-	// The golden's own ServerName comes after ours, and wins.
-	c.WriteString(conf)
-	path := filepath.Join(dir, "httpd.conf")
-	if err := os.WriteFile(path, []byte(c.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", path, "-X")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		out.Close()
-	})
-	deadline := time.After(10 * time.Second)
-	for {
-		if conn, err := net.Dial("tcp", addr); err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-exited:
-		case <-deadline:
-		case <-time.After(20 * time.Millisecond):
-			continue
-		}
-		log, _ := os.ReadFile(filepath.Join(dir, "stdout"))
-		elog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		t.Fatalf("httpd did not start:\n%s\n%s\n%s", c.String(), log, elog)
-	}
-}
+// serversModules are the modules the servers goldens need.
+var serversModules = []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "rewrite", "alias", "headers", "setenvif"}
 
 func TestWildMatch(t *testing.T) {
 	tests := []struct {

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/apachetest"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -30,18 +29,15 @@ import (
 // (/usr/lib/apache2/modules); WSGATE_APACHE_PORT=N makes Apache listen on
 // port N and the backend on N+50, instead of free ports.
 func TestEditsApache(t *testing.T) {
-	bin := os.Getenv("WSGATE_APACHE")
-	if bin == "" {
-		t.Skip("set WSGATE_APACHE=/usr/sbin/apache2 to compare with a real Apache httpd")
-	}
-	modules := os.Getenv("WSGATE_APACHE_MODULES")
-	if modules == "" {
-		modules = "/usr/lib/apache2/modules"
-	}
-	base, _ := strconv.Atoi(os.Getenv("WSGATE_APACHE_PORT"))
+	h := apachetest.Need(t)
+	base := apachetest.Port()
 	backend, seenc := apacheBackend(t, base)
 	conf := strings.NewReplacer("BACKEND", backend, "DEAD", deadAddr(t)).Replace(editsApacheConf)
-	apache := startApacheConf(t, bin, modules, conf, base)
+	apache := "127.0.0.1:" + strconv.Itoa(base)
+	if base == 0 {
+		apache = deadAddr(t)
+	}
+	h.Start(t, apachetest.Config{Modules: editsModules, Listen: []string{apache}, ServerName: "apache.test", Directives: conf})
 	table, err := rules.ParseFile("wsgate.conf", []byte(conf), rules.Options{})
 	if err != nil {
 		t.Fatalf("rules: %v", err)
@@ -239,61 +235,6 @@ func apacheBackend(t *testing.T, base int) (string, <-chan seen) {
 	return ln.Addr().String(), ch
 }
 
-// startApacheConf runs httpd in the foreground with conf and the modules
-// the edits need, and returns its address.
-func startApacheConf(t *testing.T, bin, modules, conf string, base int) string {
-	t.Helper()
-	dir := t.TempDir()
-	addr := "127.0.0.1:" + strconv.Itoa(base)
-	if base == 0 {
-		addr = deadAddr(t)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "ServerRoot %[1]s\nListen %[2]s\nServerName apache.test\nDefaultRuntimeDir %[1]s\n"+
-		"PidFile %[1]s/httpd.pid\nErrorLog %[1]s/error.log\nDocumentRoot %[1]s/htdocs\n", dir, addr)
-	for _, m := range []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "proxy_balancer",
-		"lbmethod_byrequests", "slotmem_shm", "rewrite", "alias", "headers", "setenvif", "ssl"} {
-		fmt.Fprintf(&b, "LoadModule %s_module %s/mod_%s.so\n", m, modules, m)
-	}
-	if os.Geteuid() == 0 {
-		b.WriteString("User nobody\n")
-	}
-	b.WriteString(conf)
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		os.Chmod(d, 0o755)
-	}
-	os.Mkdir(filepath.Join(dir, "htdocs"), 0o755)
-	path := filepath.Join(dir, "httpd.conf")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", path, "-X")
-	out, _ := os.Create(filepath.Join(dir, "stdout"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		out.Close()
-	})
-	deadline := time.After(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-		case <-deadline:
-		case <-time.After(20 * time.Millisecond):
-			continue
-		}
-		log, _ := os.ReadFile(filepath.Join(dir, "stdout"))
-		elog, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		t.Fatalf("httpd did not start:\n%s\n%s", log, elog)
-	}
-}
+// editsModules are the modules editsApacheConf needs.
+var editsModules = []string{"mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel", "proxy_balancer",
+	"lbmethod_byrequests", "slotmem_shm", "rewrite", "alias", "headers", "setenvif", "ssl"}
