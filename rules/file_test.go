@@ -189,6 +189,34 @@ func routeOutcome(tb *Table, r *http.Request) string {
 	return m.URL() + " [" + strings.Join(flags, " ") + "]"
 }
 
+// replayRouteGoldens checks every "TARGET [Name:value ...] [@PORT] ->
+// OUTCOME" line of testdata/DIR/*.txt against what outcome says of the
+// request on the file's table, and rewrites the lines under -update.
+func replayRouteGoldens(t *testing.T, dir string, outcome func(*Table, *http.Request) string) {
+	for _, path := range goldenFiles(t, dir) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			g := readConfigGolden(t, path)
+			tb := mustParseFile(t, path, g.config)
+			out := make([]string, len(g.lines))
+			for i, l := range g.lines {
+				out[i] = l
+				sl, ok := parseServerLine(t, l)
+				if !ok {
+					continue
+				}
+				got := outcome(tb, sl.request())
+				out[i] = l[:strings.LastIndex(l, " -> ")] + " -> " + got
+				if got != sl.want && !*update {
+					t.Errorf("%s: Match(%s) = %s; want %s", filepath.Base(path), l[:strings.LastIndex(l, " -> ")], got, sl.want)
+				}
+			}
+			if *update {
+				g.write(t, out)
+			}
+		})
+	}
+}
+
 func mustParseFile(t testing.TB, path, src string) *Table {
 	t.Helper()
 	tb, err := ParseFile("wsgate.conf", []byte(src), Options{})
@@ -200,28 +228,7 @@ func mustParseFile(t testing.TB, path, src string) *Table {
 
 // TestRouteGolden checks testdata/route/*.txt.
 func TestRouteGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "route") {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			g := readConfigGolden(t, path)
-			tb := mustParseFile(t, path, g.config)
-			out := make([]string, len(g.lines))
-			for i, l := range g.lines {
-				out[i] = l
-				rl, ok := parseRouteLine(t, l)
-				if !ok {
-					continue
-				}
-				got := routeOutcome(tb, rl.request())
-				out[i] = l[:strings.LastIndex(l, " -> ")] + " -> " + got
-				if got != rl.want && !*update {
-					t.Errorf("%s: Match(%s) = %s; want %s", filepath.Base(path), l[:strings.LastIndex(l, " -> ")], got, rl.want)
-				}
-			}
-			if *update {
-				g.write(t, out)
-			}
-		})
-	}
+	replayRouteGoldens(t, "route", routeOutcome)
 }
 
 // TestParseFileRoundTrip checks that every table of testdata/config and

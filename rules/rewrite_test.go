@@ -37,28 +37,7 @@ func rewriteOutcome(m Match, err error) string {
 
 // TestRewriteGolden checks testdata/rewrite/*.txt.
 func TestRewriteGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "rewrite") {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			g := readConfigGolden(t, path)
-			tb := mustParseFile(t, path, g.config)
-			out := make([]string, len(g.lines))
-			for i, l := range g.lines {
-				out[i] = l
-				rl, ok := parseRouteLine(t, l)
-				if !ok {
-					continue
-				}
-				got := rewriteOutcome(tb.Match(rl.request()))
-				out[i] = l[:strings.LastIndex(l, " -> ")] + " -> " + got
-				if got != rl.want && !*update {
-					t.Errorf("%s: Match(%s) = %s; want %s", filepath.Base(path), l[:strings.LastIndex(l, " -> ")], got, rl.want)
-				}
-			}
-			if *update {
-				g.write(t, out)
-			}
-		})
-	}
+	replayRouteGoldens(t, "rewrite", func(tb *Table, r *http.Request) string { return rewriteOutcome(tb.Match(r)) })
 }
 
 // TestRewriteApache replays the testdata/rewrite goldens against a real

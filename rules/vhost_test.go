@@ -97,28 +97,7 @@ func serverOutcome(tb *Table, r *http.Request) string {
 
 // TestServersGolden checks testdata/servers/*.txt.
 func TestServersGolden(t *testing.T) {
-	for _, path := range goldenFiles(t, "servers") {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			g := readConfigGolden(t, path)
-			tb := mustParseFile(t, path, g.config)
-			out := make([]string, len(g.lines))
-			for i, l := range g.lines {
-				out[i] = l
-				sl, ok := parseServerLine(t, l)
-				if !ok {
-					continue
-				}
-				got := serverOutcome(tb, sl.request())
-				out[i] = l[:strings.LastIndex(l, " -> ")] + " -> " + got
-				if got != sl.want && !*update {
-					t.Errorf("%s: Match(%s) = %s; want %s", filepath.Base(path), l[:strings.LastIndex(l, " -> ")], got, sl.want)
-				}
-			}
-			if *update {
-				g.write(t, out)
-			}
-		})
-	}
+	replayRouteGoldens(t, "servers", serverOutcome)
 }
 
 // TestServersRoundTrip checks that the tables of testdata/servers print
