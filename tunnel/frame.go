@@ -296,3 +296,15 @@ func (r *frameReader) emit(op Opcode, n int64, payload []byte, truncated, deflat
 }
 
 func (r *frameReader) goRaw() { r.raw, r.dirty = true, 1 }
+
+// owed is how many payload bytes of the frame in progress have yet to
+// come: 0 between frames, inside a header, and once raw. The sender has
+// promised them, so waiting for them cannot wait for bytes that never come
+// from a sender that keeps its word (batch.go bounds the wait for one that
+// does not).
+func (r *frameReader) owed() int64 {
+	if r.raw {
+		return 0
+	}
+	return r.left
+}

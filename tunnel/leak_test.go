@@ -365,3 +365,34 @@ func TestBackpressure(t *testing.T) {
 	c.Close()
 	waitOpen(t, srv, 0)
 }
+
+// TestMessageBiggerThanFirstBuffer: a message bigger than the relay's
+// first (small) buffer, arriving at once and followed by silence, is
+// relayed whole at once: filling the small buffer is no sign that the
+// socket is drained.
+func TestMessageBiggerThanFirstBuffer(t *testing.T) {
+	noLeaks(t)
+	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+		io.Copy(struct{ io.Writer }{c}, br) // no ReadFrom: no cached splice pipes
+		c.Close()
+	})
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	msg := frame(true, false, OpBinary, []byte{1, 2, 3, 4}, bytes.Repeat([]byte("0123456789"), 1000))
+	start := time.Now()
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %v (equal: %v)", err, bytes.Equal(got, msg))
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Errorf("a 10 KB message took %v to come back; want it at once", d)
+	}
+	c.Close()
+	waitOpen(t, srv, 0)
+}

@@ -205,26 +205,30 @@ const parkAfter = time.Second
 func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 	rc := rawConn(src)
 	parking := t.parker != nil && t.idle == 0 && rc != nil
-	switch {
-	case parking && !woken:
+	if parking && !woken {
 		return t.parker.park(t, d, rc)
-	case parking:
-		src.SetReadDeadline(time.Now().Add(parkAfter))
-	case t.idle > 0:
-		src.SetReadDeadline(time.Now().Add(t.idle))
 	}
-	p := pump{t: t, d: d, dst: dst, src: src, rc: rc, keep: parking}
+	p := pump{t: t, d: d, dst: dst, src: src, rc: rc, keep: parking, lowat: 1}
 	defer p.drop(true)
+	switch {
+	case parking:
+		p.wait(time.Now().Add(parkAfter))
+	case t.idle > 0:
+		p.wait(time.Now().Add(t.idle))
+	}
 	for {
 		err := p.run()
 		switch {
 		case p.werr != nil:
 			return p.werr
+		case isTimeout(err) && p.lowat > 1:
+			p.unbatch() // the rest of a frame is slow: pass on what came
+			continue
 		case parking && isTimeout(err) && !p.moved:
 			return t.parker.park(t, d, rc) // the deferred drop frees the buffer
 		case parking && isTimeout(err):
 			p.moved = false
-			src.SetReadDeadline(time.Now().Add(parkAfter))
+			p.wait(time.Now().Add(parkAfter))
 			continue
 		case t.idle > 0 && isTimeout(err):
 			// The deadline only says this direction was quiet; the
@@ -232,7 +236,7 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 			// polls both sockets with one timeout).
 			last := time.Unix(0, t.lastActive.Load())
 			if time.Since(last) < t.idle {
-				src.SetReadDeadline(last.Add(t.idle))
+				p.wait(last.Add(t.idle))
 				continue
 			}
 			return errIdle
@@ -250,8 +254,17 @@ type pump struct {
 	rc       syscall.RawConn // src's socket; nil for TLS, and off Linux
 	keep     bool            // keep the buffer while waiting: the goroutine parks soon anyway
 	bp       *[]byte
-	moved    bool  // a byte went through since the read deadline was set
-	werr     error // the write that failed, which ends the direction
+	moved    bool      // a byte went through since the read deadline was set
+	werr     error     // the write that failed, which ends the direction
+	until    time.Time // the read deadline loop wants; zero: none
+	lowat    int       // the socket's SO_RCVLOWAT (batch.go); 1, the default, when loop starts
+	lowatCap int       // the most it may be; 0: not known yet, -1: never set it
+}
+
+// wait sets the read deadline loop wants.
+func (p *pump) wait(until time.Time) {
+	p.until = until
+	p.src.SetReadDeadline(until)
 }
 
 // run relays until a read or the wait for one fails (EOF, the deadline,
@@ -283,6 +296,7 @@ func (p *pump) run() error {
 		for {
 			p.take()
 			n, err := readFD(fd, *p.bp)
+			drained := n < len(*p.bp) // asked before use swaps the buffer
 			switch {
 			case err == syscall.EINTR:
 				continue
@@ -298,8 +312,11 @@ func (p *pump) run() error {
 				return true
 			case !p.use(n):
 				return true
-			case n < len(*p.bp):
+			case drained:
 				p.drop(false)
+				if p.lowatCap >= 0 {
+					p.batch(fd)
+				}
 				return false // drained: wait for more
 			}
 		}

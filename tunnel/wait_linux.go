@@ -89,3 +89,20 @@ func (s *sender) writeSome(fd uintptr) bool {
 	}
 	return true
 }
+
+// setRcvLowat sets SO_RCVLOWAT on a socket (batch.go), raw for the reason
+// readFD is.
+func setRcvLowat(fd uintptr, n int) error {
+	v := int32(n)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT,
+		uintptr(unsafe.Pointer(&v)), unsafe.Sizeof(v), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// rcvBuf is a socket's receive buffer size (SO_RCVBUF).
+func rcvBuf(fd uintptr) (int, error) {
+	return syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+}

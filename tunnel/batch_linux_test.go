@@ -1,0 +1,214 @@
+package tunnel
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSlowFrameNotHeld: the relay waits for the rest of a big frame only
+// for batchWait. A client sends a 64 KiB frame's header and first KiB,
+// then one more KiB, and waits for it to be echoed before sending the
+// rest: it comes back at once (the read deadline, a second, would be too
+// late), and the stalled frame leaves the socket waking for any byte.
+func TestSlowFrameNotHeld(t *testing.T) {
+	noLeaks(t)
+	backend := switchingBackend(t, "", echoBack)
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	f, first := bigFrame()
+	second := f[:len(first)+1024]
+	got := make([]byte, len(f))
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(br, got[:len(first)]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(second[len(first):]); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := io.ReadFull(br, got[len(first):len(second)]); err != nil {
+		t.Fatalf("bytes of a frame were held back while the sender waited: %v", err)
+	}
+	if !bytes.Equal(got[:len(second)], second) {
+		t.Fatal("the first part of the frame came back changed")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := clientLowat(t, srv); n != 1 {
+		t.Errorf("SO_RCVLOWAT on the stalled client socket = %d; want 1 (wake for any byte)", n)
+	}
+
+	if _, err := c.Write(f[len(second):]); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(br, got[len(second):]); err != nil {
+		t.Fatalf("the rest of the frame: %v", err)
+	}
+	if !bytes.Equal(got, f) {
+		t.Fatal("the frame came back changed")
+	}
+	c.Close()
+	waitOpen(t, srv, 0)
+}
+
+// TestBigFrameBatched: while a big frame is incomplete, the relay sleeps
+// until the kernel holds the rest of it (SO_RCVLOWAT), and the rest then
+// wakes it. batchWait is made long so that only the mark can.
+func TestBigFrameBatched(t *testing.T) {
+	noLeaks(t)
+	defer func(w time.Duration) { batchWait = w }(batchWait)
+	batchWait = time.Hour
+	backend := switchingBackend(t, "", echoBack)
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	f, first := bigFrame()
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(f))
+	if _, err := io.ReadFull(br, got[:len(first)]); err != nil {
+		t.Fatalf("the first part of the frame: %v", err)
+	}
+	want := len(f) - len(first)
+	if n := clientLowat(t, srv); n <= 1 || n > want {
+		t.Errorf("SO_RCVLOWAT while %d bytes of the frame are owed = %d; want more than 1, at most %d", want, n, want)
+	}
+	start := time.Now()
+	if _, err := c.Write(f[len(first):]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(br, got[len(first):]); err != nil {
+		t.Fatalf("the rest of the frame: %v", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("the rest of the frame took %v; want the low-water mark to wake the relay at once", d)
+	}
+	if !bytes.Equal(got, f) {
+		t.Fatal("the frame came back changed")
+	}
+	if n := clientLowat(t, srv); n != 1 {
+		t.Errorf("SO_RCVLOWAT between frames = %d; want 1", n)
+	}
+	c.Close()
+	waitOpen(t, srv, 0)
+}
+
+// bigFrame is a masked 64 KiB frame and its first part: the header (14
+// bytes) and a little over 1 KB of payload.
+func bigFrame() (f, first []byte) {
+	payload := make([]byte, 64<<10)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	f = frame(true, false, OpBinary, []byte{1, 2, 3, 4}, payload)
+	return f, f[:2+2+4+1024]
+}
+
+// clientLowat reads SO_RCVLOWAT on the proxy's socket to the client of
+// its only tunnel.
+func clientLowat(t *testing.T, srv *Server) int {
+	t.Helper()
+	srv.reg.mu.Lock()
+	var tun *Tunnel
+	for x := range srv.reg.live {
+		tun = x
+	}
+	srv.reg.mu.Unlock()
+	if tun == nil {
+		t.Fatal("no tunnel open")
+	}
+	tun.mu.Lock()
+	c := tun.client
+	tun.mu.Unlock()
+	var n int
+	var err error
+	rawConn(c).Control(func(fd uintptr) {
+		n, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFramesOfEverySize sends frames from empty to 300 KiB, written in
+// pieces of random size with short pauses, and checks that the echo is
+// the same bytes and that the frame reader counted every frame: batching
+// by frame must never lose its place or hold a byte.
+func TestFramesOfEverySize(t *testing.T) {
+	noLeaks(t)
+	backend := switchingBackend(t, "", echoBack)
+	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status = %d; want 101", resp.StatusCode)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sent bytes.Buffer
+	frames := 0
+	for _, size := range []int{0, 1, 125, 126, 4095, 4096, 4097, 65535, 65536, 65537, 300 << 10} {
+		for range 3 {
+			p := make([]byte, size)
+			for i := range p {
+				p[i] = byte(rng.Uint32())
+			}
+			sent.Write(frame(true, false, OpBinary, []byte{9, 8, 7, 6}, p))
+			frames++
+		}
+	}
+	data := sent.Bytes()
+	done := make(chan error, 1)
+	go func() {
+		got := make([]byte, len(data))
+		_, err := io.ReadFull(br, got)
+		if err == nil && !bytes.Equal(got, data) {
+			err = errDiffer
+		}
+		done <- err
+	}()
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), 1+rng.IntN(40<<10))
+		if _, err := c.Write(rest[:n]); err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+		if rng.IntN(4) == 0 {
+			time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	s := srv.Snapshot().Tunnels[0]
+	if s.Up.Frames != int64(frames) || s.Down.Frames != int64(frames) || s.Up.Raw || s.Down.Raw {
+		t.Errorf("frames up %d, down %d (raw %v, %v); want %d each way", s.Up.Frames, s.Down.Frames, s.Up.Raw, s.Down.Raw, frames)
+	}
+	c.Close()
+	waitOpen(t, srv, 0)
+}
+
+var errDiffer = errors.New("the echoed bytes differ from those sent")
+
+// echoBack is a backend that echoes until EOF. Its copy hides the
+// connection's ReadFrom: Go would splice through a pipe pair that it
+// caches, which the descriptor count of noLeaks would see as a leak.
+func echoBack(c net.Conn, br *bufio.Reader) {
+	io.Copy(struct{ io.Writer }{c}, br)
+	c.Close()
+}
