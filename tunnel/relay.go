@@ -86,7 +86,7 @@ type Tunnel struct {
 	err    error        // under mu: the first error that was not a clean EOF
 
 	client, backend net.Conn
-	out             [2]*sender // indexed by Direction: what it writes to
+	out             [2]*sender // indexed by Direction: what it writes to; under wmu
 	idle            time.Duration
 	lastActive      atomic.Int64 // unix nanoseconds; kept only when idle > 0
 	closeOnce       sync.Once
@@ -119,7 +119,6 @@ func (t *Tunnel) start(pendingUp, pendingDown []byte, done func(result)) {
 		t.lastActive.Store(time.Now().UnixNano())
 	}
 	t.done = done
-	t.out = [2]*sender{Up: newSender(t.backend), Down: newSender(t.client)}
 	t.live.Store(2)
 	go t.relay(Down, pendingDown, false)
 	go t.relay(Up, pendingUp, false)
@@ -382,6 +381,9 @@ func (t *Tunnel) write(d Direction, dst net.Conn, p []byte) error {
 	t.frames[d].feed(p)
 	if t.away[d] {
 		return t.afterAway(d)
+	}
+	if t.out[d] == nil {
+		t.out[d] = newSender(dst) // on first use: a tunnel that never speaks costs none
 	}
 	n, err := t.out[d].write(p)
 	t.flows[d].bytes.Add(int64(n))

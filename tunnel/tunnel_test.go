@@ -622,7 +622,6 @@ func TestGoingAwayAtFrameBoundary(t *testing.T) {
 	defer c2.Close()
 	go io.Copy(&sink, c2)
 	tun.client, tun.backend = c1, c1
-	tun.out = [2]*sender{newSender(c1), newSender(c1)}
 	if err := tun.write(Down, c1, half); err != nil {
 		t.Fatal(err)
 	}
