@@ -1,12 +1,10 @@
 package tunnel
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -18,13 +16,7 @@ import (
 // rest: it comes back at once (the read deadline, a second, would be too
 // late), and the stalled frame leaves the socket waking for any byte.
 func TestSlowFrameNotHeld(t *testing.T) {
-	noLeaks(t)
-	backend := switchingBackend(t, "", echoBack)
-	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
-	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
-	if resp.StatusCode != 101 {
-		t.Fatalf("status = %d; want 101", resp.StatusCode)
-	}
+	c, br, srv := rawEchoTunnel(t)
 	f, first := bigFrame()
 	second := f[:len(first)+1024]
 	got := make([]byte, len(f))
@@ -67,15 +59,9 @@ func TestSlowFrameNotHeld(t *testing.T) {
 // until the kernel holds the rest of it (SO_RCVLOWAT), and the rest then
 // wakes it. batchWait is made long so that only the mark can.
 func TestBigFrameBatched(t *testing.T) {
-	noLeaks(t)
 	defer func(w time.Duration) { batchWait = w }(batchWait)
 	batchWait = time.Hour
-	backend := switchingBackend(t, "", echoBack)
-	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
-	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
-	if resp.StatusCode != 101 {
-		t.Fatalf("status = %d; want 101", resp.StatusCode)
-	}
+	c, br, srv := rawEchoTunnel(t)
 	f, first := bigFrame()
 	if _, err := c.Write(first); err != nil {
 		t.Fatal(err)
@@ -151,13 +137,7 @@ func clientLowat(t *testing.T, srv *Server) int {
 // the same bytes and that the frame reader counted every frame: batching
 // by frame must never lose its place or hold a byte.
 func TestFramesOfEverySize(t *testing.T) {
-	noLeaks(t)
-	backend := switchingBackend(t, "", echoBack)
-	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
-	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
-	if resp.StatusCode != 101 {
-		t.Fatalf("status = %d; want 101", resp.StatusCode)
-	}
+	c, br, srv := rawEchoTunnel(t)
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	rng := rand.New(rand.NewPCG(1, 2))
 	var sent bytes.Buffer
@@ -204,11 +184,3 @@ func TestFramesOfEverySize(t *testing.T) {
 }
 
 var errDiffer = errors.New("the echoed bytes differ from those sent")
-
-// echoBack is a backend that echoes until EOF. Its copy hides the
-// connection's ReadFrom: Go would splice through a pipe pair that it
-// caches, which the descriptor count of noLeaks would see as a leak.
-func echoBack(c net.Conn, br *bufio.Reader) {
-	io.Copy(struct{ io.Writer }{c}, br)
-	c.Close()
-}
