@@ -116,9 +116,10 @@ func clientLowat(t *testing.T, srv *Server) int {
 	for x := range srv.reg.live {
 		tun = x
 	}
+	open := len(srv.reg.live)
 	srv.reg.mu.Unlock()
-	if tun == nil {
-		t.Fatal("no tunnel open")
+	if open != 1 {
+		t.Fatalf("%d tunnels open; want 1", open)
 	}
 	tun.mu.Lock()
 	c := tun.client
