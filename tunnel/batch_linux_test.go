@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/rules"
 )
 
 // TestSlowFrameNotHeld: the relay waits for the rest of a big frame only
@@ -16,7 +18,16 @@ import (
 // rest: it comes back at once (the read deadline, a second, would be too
 // late), and the stalled frame leaves the socket waking for any byte.
 func TestSlowFrameNotHeld(t *testing.T) {
-	c, br, srv := rawEchoTunnel(t)
+	t.Run("parked when idle", func(t *testing.T) { slowFrameNotHeld(t) })
+	// With an idle timeout the read deadline is the timeout's, which the
+	// batch deadline must give back.
+	t.Run("idle timeout", func(t *testing.T) {
+		slowFrameNotHeld(t, func(tb *rules.Table) { tb.Timeout = 10 * time.Second })
+	})
+}
+
+func slowFrameNotHeld(t *testing.T, configure ...func(*rules.Table)) {
+	c, br, srv := rawEchoTunnel(t, configure...)
 	f, first := bigFrame()
 	second := f[:len(first)+1024]
 	got := make([]byte, len(f))

@@ -17,6 +17,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/wsgate/wsgate/rules"
 )
 
 // openFDs counts this process's open file descriptors, or -1 where
@@ -390,12 +392,17 @@ func TestMessageBiggerThanFirstBuffer(t *testing.T) {
 
 // rawEchoTunnel opens a tunnel, through a proxy of its own, to a backend
 // that echoes every byte; noLeaks checks that all of it is gone when the
-// test ends.
-func rawEchoTunnel(t *testing.T) (net.Conn, *bufio.Reader, *Server) {
+// test ends. A Timeout (idle, Apache's) in the optional configure makes
+// the relay keep its goroutines instead of parking them.
+func rawEchoTunnel(t *testing.T, configure ...func(*rules.Table)) (net.Conn, *bufio.Reader, *Server) {
 	t.Helper()
 	noLeaks(t)
 	backend := switchingBackend(t, "", echoBack)
-	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
+	table := flagTable(t, "/ ws://"+backend+"/")
+	for _, f := range configure {
+		f(table)
+	}
+	proxy, srv := serveTable(t, table)
 	c, br, resp := rawUpgrade(t, proxy, "/", "", "")
 	if resp.StatusCode != 101 {
 		t.Fatalf("status = %d; want 101", resp.StatusCode)
