@@ -189,26 +189,24 @@ func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
 // goroutine per message).
 const parkAfter = time.Second
 
-// loop relays src to dst. An idle tunnel holds no relay buffer.
+// loop relays src to dst. A direction that has drained its socket gives
+// its buffer back to the pool and waits for the next bytes without one
+// (where the platform lets it: see pump.run), so a burst on many tunnels
+// leaves no buffers behind; while bytes keep coming, the buffer is kept.
 //
-// With a parker (and no idle timeout, which needs the read deadline) it
-// holds no goroutine either: a new tunnel's directions start parked, and a
-// direction that moved nothing for parkAfter parks again, giving back its
-// buffer. loop then returns errParked, and the parker calls relay again,
-// woken, when bytes arrive. In between, it is a plain read-write loop.
-//
-// Without one, a direction that has drained its socket gives its buffer
-// back to the pool and waits for the next bytes without one (where the
-// platform lets it: see pump.run); while bytes keep coming, the buffer is
-// kept.
+// With a parker (and no idle timeout, which needs the read deadline) an
+// idle direction holds no goroutine either: a new tunnel's directions
+// start parked, and a direction that moved nothing for parkAfter parks
+// again. loop then returns errParked, and the parker calls relay again,
+// woken, when bytes arrive.
 func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 	rc := rawConn(src)
 	parking := t.parker != nil && t.idle == 0 && rc != nil
 	if parking && !woken {
 		return t.parker.park(t, d, rc)
 	}
-	p := pump{t: t, d: d, dst: dst, src: src, rc: rc, keep: parking, lowat: 1}
-	defer p.drop(true)
+	p := pump{t: t, d: d, dst: dst, src: src, rc: rc, lowat: 1}
+	defer p.drop()
 	switch {
 	case parking:
 		p.wait(time.Now().Add(parkAfter))
@@ -224,7 +222,7 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 			p.unbatch() // the rest of a frame is slow: pass on what came
 			continue
 		case parking && isTimeout(err) && !p.moved:
-			return t.parker.park(t, d, rc) // the deferred drop frees the buffer
+			return t.parker.park(t, d, rc)
 		case parking && isTimeout(err):
 			p.moved = false
 			p.wait(time.Now().Add(parkAfter))
@@ -251,13 +249,13 @@ type pump struct {
 	d        Direction
 	dst, src net.Conn
 	rc       syscall.RawConn // src's socket; nil for TLS, and off Linux
-	keep     bool            // keep the buffer while waiting: the goroutine parks soon anyway
-	bp       *[]byte
-	moved    bool      // a byte went through since the read deadline was set
-	werr     error     // the write that failed, which ends the direction
-	until    time.Time // the read deadline loop wants; zero: none
-	lowat    int       // the socket's SO_RCVLOWAT (batch.go); 1, the default, when loop starts
-	lowatCap int       // the most it may be; 0: not known yet, -1: never set it
+	bp       *[]byte         // nil while waiting for bytes
+	big      bool            // a read has filled the small buffer: take the big one
+	moved    bool            // a byte went through since the read deadline was set
+	werr     error           // the write that failed, which ends the direction
+	until    time.Time       // the read deadline loop wants; zero: none
+	lowat    int             // the socket's SO_RCVLOWAT (batch.go); 1, the default, when loop starts
+	lowatCap int             // the most it may be; 0: not known yet, -1: never set it
 }
 
 // wait sets the read deadline loop wants.
@@ -300,7 +298,7 @@ func (p *pump) run() error {
 			case err == syscall.EINTR:
 				continue
 			case err == syscall.EAGAIN:
-				p.drop(false)
+				p.drop()
 				return false
 			case err != nil:
 				rerr = &net.OpError{Op: "read", Net: "tcp", Source: p.src.LocalAddr(), Addr: p.src.RemoteAddr(),
@@ -312,7 +310,7 @@ func (p *pump) run() error {
 			case !p.use(n):
 				return true
 			case drained:
-				p.drop(false)
+				p.drop()
 				if p.lowatCap >= 0 {
 					p.batch(fd)
 				}
@@ -332,21 +330,23 @@ func (p *pump) use(n int) bool {
 	}
 	if n == smallBufSize && len(*p.bp) == smallBufSize {
 		smallBufs.Put(p.bp)
-		p.bp = bigBufs.Get().(*[]byte)
+		p.bp, p.big = bigBufs.Get().(*[]byte), true
 	}
 	return true
 }
 
 func (p *pump) take() {
-	if p.bp == nil {
+	switch {
+	case p.bp != nil:
+	case p.big:
+		p.bp = bigBufs.Get().(*[]byte)
+	default:
 		p.bp = smallBufs.Get().(*[]byte)
 	}
 }
 
-// drop gives the buffer back, unless it is to be kept between reads and
-// this is not the end.
-func (p *pump) drop(end bool) {
-	if p.bp != nil && (end || !p.keep) {
+func (p *pump) drop() {
+	if p.bp != nil {
 		putBuf(p.bp)
 		p.bp = nil
 	}
