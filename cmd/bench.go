@@ -3,12 +3,12 @@ package cmd
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -17,8 +17,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/urfave/cli/v3"
+
+	"github.com/wsgate/wsgate/internal/wsclient"
 )
 
 // The bench scenarios, as --scenario names them.
@@ -79,7 +80,7 @@ type benchConfig struct {
 	workers  int
 	duration time.Duration
 	timeout  time.Duration
-	client   *http.Client
+	tls      *tls.Config
 }
 
 // benchResult is what a run measured. Its JSON field names are stable: every
@@ -131,9 +132,9 @@ type failures struct {
 // end closes a connection whose run ended with err: normally when err is
 // nil, at once otherwise, counting err unless the run was stopped by
 // Ctrl-C (ctx), which is no failure.
-func (f *failures) end(ctx context.Context, c *websocket.Conn, err error) {
+func (f *failures) end(ctx context.Context, c *wsclient.Conn, err error) {
 	if err == nil {
-		c.Close(websocket.StatusNormalClosure, "")
+		c.Close(statusNormal)
 		return
 	}
 	if ctx.Err() == nil {
@@ -233,37 +234,26 @@ func benchFlags(cmd *cli.Command) (benchConfig, error) {
 	case cfg.timeout <= 0:
 		return cfg, usagef("--timeout %v: want more than 0", cfg.timeout)
 	}
-	client, err := dialClient(cmd.String("ca"), cmd.Bool("insecure-skip-verify"))
-	if err != nil {
-		return cfg, err
-	}
-	cfg.client = client
-	return cfg, nil
+	tlsConfig, err := clientTLS(cmd.String("ca"), cmd.Bool("insecure-skip-verify"))
+	cfg.tls = tlsConfig
+	return cfg, err
 }
 
-// dialOne opens one connection with compression off (a benchmark measures
-// the transport, not deflate) and a read limit that fits the messages.
-func (cfg benchConfig) dialOne(ctx context.Context) (*websocket.Conn, error) {
+// statusNormal is the close code bench ends its connections with.
+const statusNormal = 1000
+
+// dialOne opens one connection. The client is wsclient, not
+// coder/websocket: see its package comment for why.
+func (cfg benchConfig) dialOne(ctx context.Context) (*wsclient.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	c, resp, err := websocket.Dial(dctx, cfg.url, &websocket.DialOptions{
-		HTTPClient:      cfg.client,
-		CompressionMode: websocket.CompressionDisabled,
-	})
-	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, fmt.Errorf("dial %s: server answered %s instead of 101 Switching Protocols", cfg.url, resp.Status)
-		}
-		return nil, fmt.Errorf("dial %s: %w", cfg.url, err)
-	}
-	c.SetReadLimit(int64(cfg.size) + 1024)
-	return c, nil
+	return wsclient.Dial(dctx, cfg.url, &wsclient.Options{TLS: cfg.tls})
 }
 
 // dialAll opens n connections, benchDialers at a time. Failed ones are
 // counted and left out of the returned slice.
-func (cfg benchConfig) dialAll(ctx context.Context, n int, fails *failures) []*websocket.Conn {
-	conns := make([]*websocket.Conn, n)
+func (cfg benchConfig) dialAll(ctx context.Context, n int, fails *failures) []*wsclient.Conn {
+	conns := make([]*wsclient.Conn, n)
 	sem := make(chan struct{}, benchDialers)
 	var wg sync.WaitGroup
 	for i := range conns {
@@ -279,7 +269,7 @@ func (cfg benchConfig) dialAll(ctx context.Context, n int, fails *failures) []*w
 		})
 	}
 	wg.Wait()
-	return slices.DeleteFunc(conns, func(c *websocket.Conn) bool { return c == nil })
+	return slices.DeleteFunc(conns, func(c *wsclient.Conn) bool { return c == nil })
 }
 
 // progress prints one line a second on standard error while a scenario
@@ -321,19 +311,6 @@ func perSecond(n int64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
-}
-
-func closeAll(conns []*websocket.Conn) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, benchDialers)
-	for _, c := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c.Close(websocket.StatusNormalClosure, "")
-		})
-	}
-	wg.Wait()
 }
 
 // benchThroughput keeps cfg.window binary messages in flight on each
@@ -381,15 +358,11 @@ var endMarker = []byte("end")
 // throughputConn is one connection's loop: a writer goroutine that waits
 // for a window slot before each message, and this goroutine reading the
 // echoes and freeing slots. Nothing is allocated per message.
-func throughputConn(ctx context.Context, c *websocket.Conn, payload []byte, window int, end time.Time, ctr *benchCounter) error {
+func throughputConn(ctx context.Context, c *wsclient.Conn, payload []byte, window int, end time.Time, ctr *benchCounter) error {
 	// A failed read must also stop a writer waiting for a slot.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { c.CloseNow() })()
-	// Reads and writes get a context that is never done: coder/websocket
-	// allocates a watchdog per call for one that can be, and the one
-	// watchdog above does the same job for the whole connection.
-	bg := context.Background()
 	slots := make(chan struct{}, window)
 	werr := make(chan error, 1)
 	go func() {
@@ -400,31 +373,25 @@ func throughputConn(ctx context.Context, c *websocket.Conn, payload []byte, wind
 				werr <- ctx.Err()
 				return
 			}
-			if err := c.Write(bg, websocket.MessageBinary, payload); err != nil {
+			if err := c.WriteMessage(wsclient.Binary, payload); err != nil {
 				werr <- fmt.Errorf("send: %w", err)
 				return
 			}
 		}
-		werr <- c.Write(bg, websocket.MessageText, endMarker)
+		werr <- c.WriteMessage(wsclient.Text, endMarker)
 	}()
 	buf := make([]byte, len(payload))
 	for {
-		typ, r, err := c.Reader(bg)
+		typ, n, err := c.ReadMessage(buf)
 		if err != nil {
 			// The writer's error, if any, says more.
 			cancel()
 			if werr := <-werr; werr != nil && !errors.Is(werr, context.Canceled) {
 				return werr
 			}
-			return fmt.Errorf("receive: %w", err)
+			return fmt.Errorf("receive: %w", echoError(err))
 		}
-		n, err := readMessage(r, buf)
-		if err != nil {
-			cancel()
-			<-werr
-			return fmt.Errorf("receive: %w", err)
-		}
-		if typ == websocket.MessageText {
+		if typ == wsclient.Text {
 			return <-werr
 		}
 		ctr.msgs.Add(1)
@@ -433,29 +400,12 @@ func throughputConn(ctx context.Context, c *websocket.Conn, payload []byte, wind
 	}
 }
 
-// readMessage reads a message into buf to its end and returns its length;
-// a message longer than buf is an error (the echo changed it).
-func readMessage(r io.Reader, buf []byte) (int, error) {
-	n := 0
-	for {
-		m, err := r.Read(buf[n:])
-		n += m
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		if n == len(buf) {
-			var one [1]byte
-			if m, err := r.Read(one[:]); m > 0 {
-				return n, errors.New("echoed message longer than the one sent")
-			} else if err != io.EOF && err != nil {
-				return n, err
-			}
-			return n, nil
-		}
+// echoError names a message longer than the one sent: the echo changed it.
+func echoError(err error) error {
+	if errors.Is(err, wsclient.ErrTooLong) {
+		return errors.New("echoed message longer than the one sent")
 	}
+	return err
 }
 
 // benchLatency sends one message at a time on each connection and times
@@ -521,12 +471,10 @@ func benchLatency(ctx context.Context, e *env, cfg benchConfig, fails *failures)
 	return res
 }
 
-func latencyConn(ctx context.Context, c *websocket.Conn, payload []byte, first time.Time, interval time.Duration,
+func latencyConn(ctx context.Context, c *wsclient.Conn, payload []byte, first time.Time, interval time.Duration,
 	end time.Time, lats []time.Duration, ctr *benchCounter) ([]time.Duration, error) {
-	// One watchdog for the connection instead of one per call (see
-	// throughputConn): ctx ending closes it, and the loop's calls fail.
+	// ctx ending closes the connection, and the loop's calls fail.
 	defer context.AfterFunc(ctx, func() { c.CloseNow() })()
-	bg := context.Background()
 	buf := make([]byte, len(payload))
 	// One timer, reset for each scheduled send: Ctrl-C interrupts a wait.
 	wait := time.NewTimer(time.Hour)
@@ -549,16 +497,12 @@ func latencyConn(ctx context.Context, c *websocket.Conn, payload []byte, first t
 		} else if at = time.Now(); !at.Before(end) {
 			return lats, nil
 		}
-		if err := c.Write(bg, websocket.MessageBinary, payload); err != nil {
+		if err := c.WriteMessage(wsclient.Binary, payload); err != nil {
 			return lats, fmt.Errorf("send: %w", err)
 		}
-		_, r, err := c.Reader(bg)
+		_, n, err := c.ReadMessage(buf)
 		if err != nil {
-			return lats, fmt.Errorf("receive: %w", err)
-		}
-		n, err := readMessage(r, buf)
-		if err != nil {
-			return lats, fmt.Errorf("receive: %w", err)
+			return lats, fmt.Errorf("receive: %w", echoError(err))
 		}
 		lats = append(lats, time.Since(at))
 		ctr.msgs.Add(1)
@@ -606,12 +550,12 @@ func benchHandshake(ctx context.Context, e *env, cfg benchConfig, fails *failure
 					continue
 				}
 				hs := time.Since(t0)
-				if err := handshakeEcho(ctx, c, payload, buf, cfg.timeout); err != nil {
+				if err := handshakeEcho(c, payload, buf, cfg.timeout); err != nil {
 					c.CloseNow()
 					fails.add(err)
 					continue
 				}
-				if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+				if err := c.Close(statusNormal); err != nil {
 					fails.add(fmt.Errorf("close: %w", err))
 					continue
 				}
@@ -638,18 +582,13 @@ func benchHandshake(ctx context.Context, e *env, cfg benchConfig, fails *failure
 	return res
 }
 
-func handshakeEcho(ctx context.Context, c *websocket.Conn, payload, buf []byte, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := c.Write(ctx, websocket.MessageBinary, payload); err != nil {
+func handshakeEcho(c *wsclient.Conn, payload, buf []byte, timeout time.Duration) error {
+	c.SetDeadline(time.Now().Add(timeout))
+	if err := c.WriteMessage(wsclient.Binary, payload); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	_, r, err := c.Reader(ctx)
-	if err != nil {
-		return fmt.Errorf("receive: %w", err)
-	}
-	if _, err := readMessage(r, buf); err != nil {
-		return fmt.Errorf("receive: %w", err)
+	if _, _, err := c.ReadMessage(buf); err != nil {
+		return fmt.Errorf("receive: %w", echoError(err))
 	}
 	return nil
 }
@@ -676,11 +615,13 @@ func benchIdle(ctx context.Context, e *env, cfg benchConfig, fails *failures) be
 		readers.Go(func() {
 			// Reading is how a close or a drop is noticed; the echo
 			// sends nothing unasked, so this returns only at the end.
-			_, _, err := c.Read(context.Background())
+			var buf [125]byte
+			_, _, err := c.ReadMessage(buf[:])
 			open.Add(-1)
 			if holding.Load() {
 				fails.add(fmt.Errorf("connection dropped while idle: %w", err))
 			}
+			c.CloseNow()
 		})
 	}
 	stop := progress(e, nil, func(int64, int64, time.Duration) string {
@@ -697,7 +638,11 @@ func benchIdle(ctx context.Context, e *env, cfg benchConfig, fails *failures) be
 	holding.Store(false)
 	res.Open = open.Load()
 	res.ElapsedS = time.Since(start).Seconds()
-	closeAll(conns)
+	// The readers see the server's answers to these closes and end.
+	for _, c := range conns {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.SendClose(statusNormal)
+	}
 	readers.Wait()
 	return res
 }

@@ -198,6 +198,18 @@ func parseHeaders(vals []string) (http.Header, string, error) {
 // dialClient is the HTTP client for the handshake; nil is coder/websocket's
 // default (http.DefaultClient).
 func dialClient(caFile string, insecure bool) (*http.Client, error) {
+	cfg, err := clientTLS(caFile, insecure)
+	if cfg == nil || err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}, nil
+}
+
+// clientTLS is the TLS configuration of --ca and --insecure-skip-verify;
+// nil means Go's defaults.
+func clientTLS(caFile string, insecure bool) (*tls.Config, error) {
 	if caFile == "" && !insecure {
 		return nil, nil
 	}
@@ -212,7 +224,5 @@ func dialClient(caFile string, insecure bool) (*http.Client, error) {
 			return nil, usagef("--ca %s: no PEM certificate found", caFile)
 		}
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = cfg
-	return &http.Client{Transport: tr}, nil
+	return cfg, nil
 }
