@@ -4,10 +4,12 @@
 package echo
 
 import (
+	"context"
 	_ "embed"
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/coder/websocket"
 )
@@ -59,44 +61,85 @@ func Handler(opts Options) http.Handler {
 		defer c.CloseNow()
 		c.SetReadLimit(limit)
 		log.Info("echo: connected", "client", r.RemoteAddr, "path", r.URL.RequestURI(), "subprotocol", c.Subprotocol())
-		err = serve(r, c)
+		err = serve(c)
 		log.Info("echo: closed", "client", r.RemoteAddr, "status", int(websocket.CloseStatus(err)))
 	})
 }
 
-// serve echoes each message. One that fits in a buffer goes back as one
-// frame; a larger one is streamed back as it arrives, so memory stays
-// bounded whatever the message size.
-func serve(r *http.Request, c *websocket.Conn) error {
-	ctx := r.Context()
-	buf := make([]byte, 32<<10)
+// wholeMax is the largest message echoed as it came, in one frame: read
+// whole, then written back. A larger one is streamed back in fragments as
+// it arrives, so that memory stays bounded whatever the message size.
+const wholeMax = 1 << 20
+
+// bufs holds the read buffers: an idle connection keeps none.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// serve echoes each message. Reads and writes take a context that is never
+// done: coder/websocket starts a watchdog for each call given one that can
+// be, and a hijacked request's context ends only when the handler returns.
+func serve(c *websocket.Conn) error {
+	ctx := context.Background()
 	for {
 		typ, rd, err := c.Reader(ctx)
 		if err != nil {
 			return err
 		}
-		n, err := io.ReadFull(rd, buf)
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if err := c.Write(ctx, typ, buf[:n]); err != nil {
-				return err
-			}
-			continue
-		}
+		bp := bufs.Get().(*[]byte)
+		err = echoOne(ctx, c, typ, rd, bp)
+		bufs.Put(bp)
 		if err != nil {
-			return err
-		}
-		wr, err := c.Writer(ctx, typ)
-		if err != nil {
-			return err
-		}
-		if _, err := wr.Write(buf[:n]); err != nil {
-			return err
-		}
-		if _, err := io.Copy(wr, rd); err != nil {
-			return err
-		}
-		if err := wr.Close(); err != nil {
 			return err
 		}
 	}
+}
+
+// echoOne echoes the message being read from rd, in one frame if it fits
+// in wholeMax; *bp grows as needed.
+func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, rd io.Reader, bp *[]byte) error {
+	buf := (*bp)[:cap(*bp)]
+	n := 0
+	for {
+		if n == len(buf) {
+			if n >= wholeMax {
+				return stream(ctx, c, typ, buf, rd)
+			}
+			buf = append(buf, make([]byte, len(buf))...)
+			*bp = buf
+		}
+		m, err := rd.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return c.Write(ctx, typ, buf[:n])
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// stream echoes a message longer than wholeMax, or exactly as long: the
+// reader says where it ends only on the next read.
+func stream(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, head []byte, rd io.Reader) error {
+	var one [1]byte
+	m, err := io.ReadFull(rd, one[:])
+	if err == io.EOF {
+		return c.Write(ctx, typ, head)
+	}
+	if err != nil {
+		return err
+	}
+	wr, err := c.Writer(ctx, typ)
+	if err != nil {
+		return err
+	}
+	if _, err := wr.Write(head); err != nil {
+		return err
+	}
+	if _, err := wr.Write(one[:m]); err != nil {
+		return err
+	}
+	if _, err := io.Copy(wr, rd); err != nil {
+		return err
+	}
+	return wr.Close()
 }
