@@ -2,15 +2,20 @@ package tunnel
 
 import "time"
 
-// Frame-sized reads. A 64 KiB message does not arrive at once: the kernel
-// wakes the relay for each 12-18 KiB that comes in, and every wake is a
-// read, a write and a wait (11 to 17 system calls per 64 KiB message each
-// way, counted with perf stat; nginx makes as many). The frame reader knows how many bytes the frame in
-// progress still owes, so the relay asks the kernel (SO_RCVLOWAT) not to
-// wake it before they are all there, and then moves them in one read and
-// one write. The next hop gets fewer, bigger writes too. No proxy that
-// does not read the framing can do this; see docs/performance.md for what
-// it saves.
+// Frame-sized reads. A sender that writes a 64 KiB message in small
+// pieces (coder/websocket's client writes 4 KiB at a time) wakes the relay
+// for each piece, and every wake is a wait, a read and a write: 11 to 17
+// system calls per message each way, counted with perf stat, and nginx
+// makes as many. The frame reader knows how many bytes the frame in
+// progress still owes, so once a frame has come in two pieces the relay
+// asks the kernel (SO_RCVLOWAT) not to wake it before the rest is all
+// there, and then moves it in one read and one write. The next hop gets
+// fewer, bigger writes too. No proxy that does not read the framing can
+// do this; see docs/performance.md for what it saves.
+//
+// Not after the first piece: many senders write a frame's rest in one go
+// (coder/websocket's server writes 4 KiB, then the rest), and for them the
+// mark would only add two setsockopt calls per frame.
 //
 // A sender may stop in the middle of a frame. The wait is therefore also
 // bounded by batchWait: when it passes, the relay goes back to waking for
@@ -28,7 +33,10 @@ const minBatch = 4 << 10
 // RawConn.Read, on the socket fd.
 func (p *pump) batch(fd uintptr) {
 	want := 1
-	if owed := p.t.frames[p.d].owed(); owed >= minBatch {
+	r := &p.t.frames[p.d]
+	if owed := r.owed(); owed >= minBatch && p.piece != r.frames {
+		p.piece = r.frames // its first piece: no mark yet (see above)
+	} else if owed >= minBatch {
 		if p.lowatCap == 0 {
 			p.lowatCap = lowatCap(fd)
 		}

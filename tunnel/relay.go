@@ -256,6 +256,7 @@ type pump struct {
 	until    time.Time       // the read deadline loop wants; zero: none
 	lowat    int             // the socket's SO_RCVLOWAT (batch.go); 1, the default, when loop starts
 	lowatCap int             // the most it may be; 0: not known yet, -1: never set it
+	piece    int64           // the frame (its number) a drained read last ended inside
 }
 
 // wait sets the read deadline loop wants.
