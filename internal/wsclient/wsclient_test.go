@@ -68,6 +68,21 @@ func TestEchoEverySize(t *testing.T) {
 	}
 }
 
+// coderServer is a coder/websocket server that runs serve on each
+// connection it accepts.
+func coderServer(t *testing.T, serve func(ctx context.Context, s *websocket.Conn)) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer s.CloseNow()
+		serve(r.Context(), s)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func TestMask(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -93,13 +108,7 @@ func TestMask(t *testing.T) {
 func TestServerFrames(t *testing.T) {
 	t.Parallel()
 	gotClose := make(chan websocket.StatusCode, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer s.CloseNow()
-		ctx := r.Context()
+	srv := coderServer(t, func(ctx context.Context, s *websocket.Conn) {
 		read := make(chan error, 1)
 		go func() {
 			_, _, err := s.Read(ctx)
@@ -114,8 +123,7 @@ func TestServerFrames(t *testing.T) {
 		}
 		s.Close(4001, "bye")
 		gotClose <- websocket.CloseStatus(<-read)
-	}))
-	defer srv.Close()
+	})
 	ctx := testContext(t)
 	c, err := Dial(ctx, wsURL(srv), nil)
 	if err != nil {
@@ -146,17 +154,11 @@ func TestServerFrames(t *testing.T) {
 func TestCloseHandshake(t *testing.T) {
 	t.Parallel()
 	gotClose := make(chan websocket.StatusCode, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer s.CloseNow()
-		s.Write(r.Context(), websocket.MessageBinary, make([]byte, 100<<10))
-		_, _, err = s.Read(r.Context())
+	srv := coderServer(t, func(ctx context.Context, s *websocket.Conn) {
+		s.Write(ctx, websocket.MessageBinary, make([]byte, 100<<10))
+		_, _, err := s.Read(ctx)
 		gotClose <- websocket.CloseStatus(err)
-	}))
-	defer srv.Close()
+	})
 	c, err := Dial(testContext(t), wsURL(srv), nil)
 	if err != nil {
 		t.Fatal(err)
