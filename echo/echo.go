@@ -96,15 +96,18 @@ func serve(c *websocket.Conn) error {
 // echoOne echoes the message being read from rd, in one frame if it fits
 // in wholeMax; *bp grows as needed.
 func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, rd io.Reader, bp *[]byte) error {
-	buf := (*bp)[:cap(*bp)]
+	buf := (*bp)[:min(cap(*bp), wholeMax)]
 	n := 0
 	for {
 		if n == len(buf) {
 			if n >= wholeMax {
 				return stream(ctx, c, typ, buf, rd)
 			}
-			buf = append(buf, make([]byte, len(buf))...)
-			*bp = buf
+			// Exactly twice, up to wholeMax: append may round a
+			// capacity up, and this buffer's length is the limit.
+			bigger := make([]byte, min(2*n, wholeMax))
+			copy(bigger, buf)
+			buf, *bp = bigger, bigger
 		}
 		m, err := rd.Read(buf[n:])
 		n += m
