@@ -34,28 +34,28 @@ const minBatch = 4 << 10
 func (p *pump) batch(fd uintptr) {
 	want := 1
 	r := &p.t.frames[p.d]
-	if owed := r.owed(); owed >= minBatch && p.piece != r.frames {
+	switch owed := r.owed(); {
+	case owed < minBatch:
+	case p.piece != r.frames:
 		p.piece = r.frames // its first piece: no mark yet (see above)
-	} else if owed >= minBatch {
+	default:
 		if p.lowatCap == 0 {
 			p.lowatCap = lowatCap(fd)
 		}
 		want = int(min(owed, int64(p.lowatCap)))
 	}
-	if want == p.lowat {
-		if want > 1 {
-			p.deadline(time.Now().Add(batchWait))
+	changed := want != p.lowat
+	if changed {
+		if setRcvLowat(fd, want) != nil {
+			p.lowatCap = -1 // not supported here: never again for this socket
+			return
 		}
-		return
+		p.lowat = want
 	}
-	if setRcvLowat(fd, want) != nil {
-		p.lowatCap = -1 // not supported here: never again for this socket
-		return
-	}
-	p.lowat = want
-	if want > 1 {
+	switch {
+	case want > 1:
 		p.deadline(time.Now().Add(batchWait))
-	} else {
+	case changed:
 		p.deadline(time.Time{})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"syscall"
 	"testing"
 	"time"
@@ -131,6 +132,22 @@ func bigFrame() (f, first []byte) {
 // its only tunnel.
 func clientLowat(t *testing.T, srv *Server) int {
 	t.Helper()
+	var n int
+	var err error
+	cerr := rawConn(clientConn(t, srv)).Control(func(fd uintptr) {
+		n, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+	})
+	if err = errors.Join(cerr, err); err != nil {
+		t.Fatal(err)
+	}
+	// Linux 6.18 reports 0 for an accepted socket until the mark is set.
+	// The kernel reads 0 as 1 (sock_rcvlowat), so report it as such.
+	return max(n, 1)
+}
+
+// clientConn is the proxy's socket to the client of its only tunnel.
+func clientConn(t *testing.T, srv *Server) net.Conn {
+	t.Helper()
 	srv.reg.mu.Lock()
 	var tun *Tunnel
 	for x := range srv.reg.live {
@@ -142,19 +159,8 @@ func clientLowat(t *testing.T, srv *Server) int {
 		t.Fatalf("%d tunnels open; want 1", open)
 	}
 	tun.mu.Lock()
-	c := tun.client
-	tun.mu.Unlock()
-	var n int
-	var err error
-	cerr := rawConn(c).Control(func(fd uintptr) {
-		n, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
-	})
-	if err = errors.Join(cerr, err); err != nil {
-		t.Fatal(err)
-	}
-	// Linux 6.18 reports 0 for an accepted socket until the mark is set.
-	// The kernel reads 0 as 1 (sock_rcvlowat), so report it as such.
-	return max(n, 1)
+	defer tun.mu.Unlock()
+	return tun.client
 }
 
 // waitLowat reads clientLowat until ok accepts it, for a second at most,
