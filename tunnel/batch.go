@@ -42,7 +42,9 @@ func (p *pump) batch(fd uintptr) {
 		if p.lowatCap == 0 {
 			p.lowatCap = lowatCap(fd)
 		}
-		want = int(min(owed, int64(p.lowatCap)))
+		if p.lowatCap > 0 { // -1: no room for a mark (a negative one means "all")
+			want = int(min(owed, int64(p.lowatCap)))
+		}
 	}
 	changed := want != p.lowat
 	if changed {

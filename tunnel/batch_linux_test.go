@@ -229,3 +229,38 @@ func TestFramesOfEverySize(t *testing.T) {
 }
 
 var errDiffer = errors.New("the echoed bytes differ from those sent")
+
+// TestNoMarkWithoutRoom: on a socket whose receive buffer is too small
+// for a mark (lowatCap), the relay never sets one. It used to pass the
+// "unsupported" cap, -1, to the kernel, which reads a negative mark as
+// the largest there is, and the rest of a slow frame waited for batchWait.
+func TestNoMarkWithoutRoom(t *testing.T) {
+	defer func(w time.Duration) { batchWait = w }(batchWait)
+	batchWait = time.Hour
+	c, br, srv := rawEchoTunnel(t)
+	// Linux doubles it, and a quarter of 8 KiB is under minBatch.
+	if err := clientConn(t, srv).(*net.TCPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	f, first := bigFrame()
+	got := make([]byte, len(f))
+	sent := 0
+	for i, end := range []int{len(first), len(first) + 1024, len(first) + 2048, len(f)} {
+		if _, err := c.Write(f[sent:end]); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(br, got[sent:end]); err != nil {
+			t.Fatalf("piece %d of a frame: %v", i+1, err)
+		}
+		sent = end
+	}
+	if !bytes.Equal(got, f) {
+		t.Fatal("the frame came back changed")
+	}
+	if n := clientLowat(t, srv); n != 1 {
+		t.Errorf("SO_RCVLOWAT = %d; want 1, no mark", n)
+	}
+	c.Close()
+	waitOpen(t, srv, 0)
+}
