@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsgate/wsgate/internal/midpage"
 )
 
 //go:embed page.html
@@ -72,7 +74,7 @@ func Handler(opts Options) http.Handler {
 const wholeMax = 1 << 20
 
 // bufs holds the read buffers: an idle connection keeps none.
-var bufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+var bufs = sync.Pool{New: func() any { b := midpage.Make(64 << 10); return &b }} // see midpage
 
 // serve echoes each message. Reads and writes take a context that is never
 // done: coder/websocket starts a watchdog for each call given one that can
@@ -105,7 +107,7 @@ func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, 
 			}
 			// Exactly twice, up to wholeMax: append may round a
 			// capacity up, and this buffer's length is the limit.
-			bigger := make([]byte, min(2*n, wholeMax))
+			bigger := midpage.Make(min(2*n, wholeMax))
 			copy(bigger, buf)
 			buf, *bp = bigger, bigger
 		}

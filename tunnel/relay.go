@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/midpage"
 )
 
 // Direction names one half of a tunnel. Logs, counters and the copy
@@ -50,7 +52,7 @@ const (
 
 var (
 	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
-	bigBufs   = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return &b }}
+	bigBufs   = sync.Pool{New: func() any { b := midpage.Make(bigBufSize); return &b }} // see midpage
 )
 
 func putBuf(bp *[]byte) {

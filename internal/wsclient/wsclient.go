@@ -30,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/midpage"
 )
 
 // Opcode is a frame's opcode (RFC 6455 section 5.2).
@@ -232,7 +234,7 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	n := len(p)
 	if cap(c.wbuf) < 14+n {
-		c.wbuf = make([]byte, 14+n)
+		c.wbuf = midpage.Make(14 + n) // see midpage
 	}
 	w := c.wbuf[:14+n]
 	w[0] = 0x80 | byte(op)
