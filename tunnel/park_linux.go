@@ -118,6 +118,12 @@ func (p *parker) serve() {
 				for _, ev := range events[:n] {
 					p.resume(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
 				}
+				if n < len(events) {
+					// Drained. An event that comes from now on is a
+					// new edge for Go's poller, so asking again
+					// would only return nothing: one call per wake.
+					return false
+				}
 			}
 		})
 		if err != nil {

@@ -158,7 +158,11 @@ func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
 	t.firstDone.CompareAndSwap(0, int32(d)+1)
 	if err == io.EOF || err == errAnswered {
 		err = nil
-		if cw, ok := dst.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+		// When the other direction has ended, dst has been read to its
+		// EOF and closeBoth below sends the FIN: a shutdown first would
+		// only cost a system call per tunnel.
+		cw, ok := dst.(interface{ CloseWrite() error })
+		if t.live.Load() > 1 && (!ok || cw.CloseWrite() != nil) {
 			t.closeBoth()
 		}
 	} else {
