@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -416,4 +417,10 @@ func rawEchoTunnel(t *testing.T, configure ...func(*rules.Table)) (net.Conn, *bu
 func echoBack(c net.Conn, br *bufio.Reader) {
 	io.Copy(struct{ io.Writer }{c}, br)
 	c.Close()
+}
+
+// isTimeout says err is a timeout, from a deadline or otherwise.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -221,19 +221,22 @@ func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
 	}
 	for {
 		err := p.run()
+		// Only read deadlines end run with a timeout. errors.Is, unlike
+		// errors.As into a net.Error, allocates nothing.
+		timeout := errors.Is(err, os.ErrDeadlineExceeded)
 		switch {
 		case p.werr != nil:
 			return p.werr
-		case isTimeout(err) && p.lowat > 1:
+		case timeout && p.lowat > 1:
 			p.unbatch() // the rest of a frame is slow: pass on what came
 			continue
-		case parking && isTimeout(err) && !p.moved:
+		case parking && timeout && !p.moved:
 			return t.parker.park(t, d, rc)
-		case parking && isTimeout(err):
+		case parking && timeout:
 			p.moved = false
 			p.wait(time.Now().Add(parkAfter))
 			continue
-		case t.idle > 0 && isTimeout(err):
+		case t.idle > 0 && timeout:
 			// The deadline only says this direction was quiet; the
 			// tunnel is idle when neither direction moved (Apache
 			// polls both sockets with one timeout).
@@ -449,9 +452,4 @@ func (t *Tunnel) attach(c net.Conn) bool {
 	}
 	t.client = c
 	return true
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
