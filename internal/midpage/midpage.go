@@ -7,11 +7,11 @@
 // socket data mostly sits near the start of a page. Go places an
 // allocation of 4 KiB, or of more than 32 KiB, at the start of a page, so
 // a relay writing whole 64 KiB reads met the slow path on most writes:
-// perf showed the kernel's copy into the socket (_copy_from_iter) costing
-// wsgate twice what it cost nginx per message, whose malloc'd buffers
-// start mid-page. Half a page away from both neighbours, the copy costs
-// what nginx's does (docs/performance.md). Intel's fast path wants 64-byte
-// alignment only, which a mid-page start keeps.
+// perf put the kernel's copy into the socket (_copy_from_iter) at twice
+// nginx's cost per message, and nginx's malloc'd buffer started mid-page.
+// Started half a page in, the copy costs what nginx's does
+// (docs/performance.md). A mid-page start is 64-byte aligned, all that
+// Intel's fast path asks for.
 package midpage
 
 import "unsafe"
