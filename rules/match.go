@@ -547,6 +547,13 @@ func normalizePath(raw string) (string, error) { return decodePath(raw, "") }
 // case) is kept as it is and so takes no part in normalising (see canon
 // for the rest).
 func decodePath(raw, encodedSlashes string) (string, error) {
+	if !strings.HasPrefix(raw, "/") {
+		// splitTarget passes none such, but header edits may ask for
+		// the path of any target. ap_normalize_path refuses it too;
+		// the dot-segment loop below relies on the leading "/".
+		return "", &RequestError{Status: http.StatusBadRequest,
+			Reason: fmt.Sprintf("invalid URI path %q: does not start with \"/\" (AH10244)", raw)}
+	}
 	if !strings.Contains(raw, "%") && !strings.Contains(raw, "//") && !strings.Contains(raw, "/.") {
 		return raw, nil // the common case: nothing to decode or remove
 	}

@@ -92,6 +92,18 @@ func TestMatchErrors(t *testing.T) {
 	}
 }
 
+// TestDecodePathRelative: a path that does not start with "/" is refused,
+// not normalised (a fuzzed "0/../0" wound the write index below zero).
+func TestDecodePathRelative(t *testing.T) {
+	for _, raw := range []string{"0/../0", "a/../..", "x", "", "*"} {
+		p, err := decodePath(raw, "On")
+		var re *RequestError
+		if !errors.As(err, &re) || re.Status != 400 {
+			t.Errorf("decodePath(%q) = %q, %v; want a 400", raw, p, err)
+		}
+	}
+}
+
 // TestMatchTargetWithoutPath covers the cases a target without a path
 // handles fine: nothing, or a path, is appended.
 func TestMatchTargetWithoutPath(t *testing.T) {
