@@ -89,6 +89,11 @@ type Conn struct {
 	wbuf []byte     // the frame being sent, header and masked payload
 	rng  *mrand.ChaCha8
 
+	// WriteNoise's header and the two buffers it hands to writev.
+	nhdr [14]byte
+	iov  [2][]byte
+	bufs net.Buffers
+
 	closeSent bool // guarded by wmu
 	closeRecv bool // set by the reader
 
@@ -237,6 +242,34 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 		c.wbuf = midpage.Make(14 + n) // see midpage
 	}
 	w := c.wbuf[:14+n]
+	h, key := c.putHeader(w, op, n)
+	mask(w[h:h+n], p, key)
+	_, err := c.nc.Write(w[:h+n])
+	return err
+}
+
+// WriteNoise sends one binary message whose bytes on the wire are wire,
+// after a header with a fresh masking key: the server reads wire XOR that
+// key. It is for load, where what a message says does not matter, and it
+// saves the pass over every byte that masking is (about 4 µs of the
+// generator's CPU per 64 KiB message). RFC 6455 wants a fresh,
+// unpredictable key per frame so that a script cannot choose the bytes on
+// the wire; the key is fresh, and no one but the caller chooses anything.
+// Header and payload go in one writev.
+func (c *Conn) WriteNoise(wire []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	h, _ := c.putHeader(c.nhdr[:], Binary, len(wire))
+	c.iov = [2][]byte{c.nhdr[:h], wire}
+	c.bufs = c.iov[:] // WriteTo consumes the slice; c.iov keeps it from allocating
+	_, err := c.bufs.WriteTo(c.nc)
+	return err
+}
+
+// putHeader writes the header of a final, masked frame of type op with n
+// bytes of payload into w, which has room for 14 bytes, and returns its
+// length and the key.
+func (c *Conn) putHeader(w []byte, op Opcode, n int) (int, uint32) {
 	w[0] = 0x80 | byte(op)
 	h := 2
 	switch {
@@ -253,10 +286,7 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	}
 	key := uint32(c.rng.Uint64())
 	binary.LittleEndian.PutUint32(w[h:], key)
-	h += 4
-	mask(w[h:h+n], p, key)
-	_, err := c.nc.Write(w[:h+n])
-	return err
+	return h + 4, key
 }
 
 // mask writes src XOR the masking key to dst, eight bytes at a time. The

@@ -103,6 +103,57 @@ func TestMask(t *testing.T) {
 	}
 }
 
+// TestWriteNoise checks that the server reads the wire bytes XOR one key
+// per frame, a different key each time, in one binary message.
+func TestWriteNoise(t *testing.T) {
+	t.Parallel()
+	got := make(chan []byte, 2)
+	srv := coderServer(t, func(ctx context.Context, s *websocket.Conn) {
+		s.SetReadLimit(1 << 20)
+		for range 2 {
+			typ, b, err := s.Read(ctx)
+			if err != nil || typ != websocket.MessageBinary {
+				b = nil
+			}
+			got <- b
+		}
+	})
+	c, err := Dial(testContext(t), wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	r := rand.New(rand.NewPCG(3, 4))
+	wire := make([]byte, 70000) // a 64-bit length
+	for i := range wire {
+		wire[i] = byte(r.Uint32())
+	}
+	for range 2 {
+		if err := c.WriteNoise(wire); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys [2][4]byte
+	for f := range keys {
+		b := <-got
+		if len(b) != len(wire) {
+			t.Fatalf("frame %d: server read %d bytes of a binary message; want %d", f, len(b), len(wire))
+		}
+		k := &keys[f]
+		for i := range k {
+			k[i] = b[i] ^ wire[i]
+		}
+		for i := range b {
+			if b[i]^wire[i] != k[i%4] {
+				t.Fatalf("frame %d: byte %d is not the wire byte XOR the key %x", f, i, *k)
+			}
+		}
+	}
+	if keys[0] == keys[1] {
+		t.Errorf("both frames were masked with key %x; want a fresh key per frame", keys[0])
+	}
+}
+
 // TestServerFrames checks what a server may send unasked: a ping, which
 // must be answered with a pong, and a close with a code and a reason.
 func TestServerFrames(t *testing.T) {
@@ -321,6 +372,13 @@ func TestNoAllocations(t *testing.T) {
 		}
 	}); got != 0 {
 		t.Errorf("WriteMessage: %v allocations per message; want 0", got)
+	}
+	if got := testing.AllocsPerRun(runs, func() {
+		if err := c.WriteNoise(p); err != nil {
+			t.Fatal(err)
+		}
+	}); got != 0 {
+		t.Errorf("WriteNoise: %v allocations per message; want 0", got)
 	}
 }
 
