@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -128,13 +127,22 @@ func acceptKey(key string) string {
 // 6455 spells them (Go's parser canonicalises them to Sec-Websocket-*), and
 // CR or LF in a value replaced by a space, so no value can inject a header.
 func writeHeader(w io.StringWriter, h http.Header) {
-	for _, k := range slices.Sorted(maps.Keys(h)) {
-		name := k
+	keys := make([]string, 0, 32) // on the stack for most requests
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		prefix, name := "", k
 		if rest, ok := strings.CutPrefix(k, "Sec-Websocket-"); ok {
-			name = "Sec-WebSocket-" + rest
+			prefix, name = "Sec-WebSocket-", rest
 		}
 		for _, v := range h[k] {
-			w.WriteString(name + ": " + crlfToSpace.Replace(v) + "\r\n")
+			w.WriteString(prefix)
+			w.WriteString(name)
+			w.WriteString(": ")
+			w.WriteString(crlfToSpace.Replace(v))
+			w.WriteString("\r\n")
 		}
 	}
 }

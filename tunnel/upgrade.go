@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -131,7 +133,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		return
 	}
 
-	s.log.Info("tunnel open", "id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "upgrade", proto)
+	if s.logs(slog.LevelInfo) {
+		s.log.Info("tunnel open", "id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "upgrade", proto)
+	}
 	if s.cfg.OnTunnel != nil {
 		s.cfg.OnTunnel(TunnelEvent{
 			Info: t.info(), Method: r.Method, URL: clientURL(r), Proto: r.Proto,
@@ -150,6 +154,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 // routeName names the rule of a tunnel in per-route totals.
 func routeName(r *rules.Rule) string { return r.Pos.String() + " " + r.Path }
 
+// logs reports whether a line at level would be written. Callers on the
+// handshake path ask first: the arguments of a line that is not written
+// still cost allocations (--quiet, and the bench comparison, run so).
+func (s *Server) logs(level slog.Level) bool {
+	return s.log.Enabled(context.Background(), level)
+}
+
 // clientURL is the URL the client asked for, as a browser would show it.
 func clientURL(r *http.Request) string {
 	scheme := "ws"
@@ -167,6 +178,16 @@ func (s *Server) finish(t *Tunnel, res result) {
 		ti.Error = res.err.Error()
 	}
 	s.reg.remove(ti, t)
+	if s.logs(slog.LevelInfo) {
+		s.logClosed(ti)
+	}
+	if s.cfg.OnTunnel != nil && t.client != nil {
+		s.cfg.OnTunnel(TunnelEvent{Closed: true, Info: ti})
+	}
+}
+
+// logClosed writes a tunnel's close line.
+func (s *Server) logClosed(ti TunnelInfo) {
 	attrs := []any{
 		"id", ti.ID, "client", ti.Client, "path", ti.Path, "backend", ti.Backend, "route", ti.Route,
 		"status", http.StatusSwitchingProtocols, "duration", ti.End.Sub(ti.Start).Round(time.Millisecond).String(),
@@ -178,9 +199,6 @@ func (s *Server) finish(t *Tunnel, res result) {
 		attrs = append(attrs, "error", ti.Error)
 	}
 	s.log.Info("tunnel closed", attrs...)
-	if s.cfg.OnTunnel != nil && t.client != nil {
-		s.cfg.OnTunnel(TunnelEvent{Closed: true, Info: ti})
-	}
 }
 
 // maxInterim bounds the informational answers skipped before the real one.
@@ -245,7 +263,10 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, m.RequestURI, crlfToSpace.Replace(host))
+	b.Grow(1024)
+	for _, part := range [...]string{r.Method, " ", m.RequestURI, " HTTP/1.1\r\nHost: ", crlfToSpace.Replace(host), "\r\n"} {
+		b.WriteString(part)
+	}
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
 	b.Write(body)
