@@ -264,9 +264,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 	}
 	var b bytes.Buffer
 	b.Grow(1024)
-	for _, part := range [...]string{r.Method, " ", m.RequestURI, " HTTP/1.1\r\nHost: ", crlfToSpace.Replace(host), "\r\n"} {
-		b.WriteString(part)
-	}
+	b.WriteString(r.Method + " " + m.RequestURI + " HTTP/1.1\r\nHost: " + crlfToSpace.Replace(host) + "\r\n")
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
 	b.Write(body)
