@@ -71,9 +71,13 @@ func wsAccept(key string) string {
 
 // The grammar a request head the proxy writes must follow (RFC 9112 §3,
 // §5): method SP origin-form SP HTTP/1.1, then name: value lines whose
-// values hold no control character but HTAB.
+// values hold no control character but HTAB. The target may hold bytes
+// from 0x80 up (obs-text) besides visible ASCII, as Apache's does: 2.4.71
+// passes "GET /?\x80" to the backend as "/mapped/?\x80", unescaped (its
+// ap_scan_vchar_obstext; rules.isVisible). Go's regexp reads such a byte
+// as U+FFFD, so the class is "neither control nor space".
 var (
-	requestLineRE = regexp.MustCompile(`^[!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+ (/[\x21-\x7e]*) HTTP/1\.1$`)
+	requestLineRE = regexp.MustCompile(`^[!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+ (/[^\x00-\x20\x7f]*) HTTP/1\.1$`)
 	headerLineRE  = regexp.MustCompile(`^[!#$%&'*+.^_` + "`" + `|~0-9A-Za-z-]+:[ \t]?[^\x00-\x08\x0a-\x1f\x7f]*$`)
 )
 
