@@ -20,6 +20,7 @@ import (
 // deadline, a second, would be too late), and the stalled frame leaves the
 // socket waking for any byte.
 func TestSlowFrameNotHeld(t *testing.T) {
+	linuxPathOnly(t)
 	t.Run("parked when idle", func(t *testing.T) { slowFrameNotHeld(t) })
 	// With an idle timeout the read deadline is the timeout's, which the
 	// batch deadline must give back.
@@ -71,6 +72,7 @@ func slowFrameNotHeld(t *testing.T, configure ...func(*rules.Table)) {
 // that writes the rest in one go would gain nothing from it. batchWait is
 // made long so that only the mark can wake the relay.
 func TestBigFrameBatched(t *testing.T) {
+	linuxPathOnly(t)
 	defer func(w time.Duration) { batchWait = w }(batchWait)
 	batchWait = time.Hour
 	c, br, srv := rawEchoTunnel(t)
@@ -235,6 +237,7 @@ var errDiffer = errors.New("the echoed bytes differ from those sent")
 // "unsupported" cap, -1, to the kernel, which reads a negative mark as
 // the largest there is, and the rest of a slow frame waited for batchWait.
 func TestNoMarkWithoutRoom(t *testing.T) {
+	linuxPathOnly(t)
 	defer func(w time.Duration) { batchWait = w }(batchWait)
 	batchWait = time.Hour
 	c, br, srv := rawEchoTunnel(t)

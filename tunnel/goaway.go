@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"net"
 	"time"
 )
 
@@ -20,30 +19,36 @@ var errAnswered = errors.New("close frame answered")
 const goingAway = 1001
 
 // goAway asks both directions to send a going-away close frame at their
-// next frame boundary: now if they are between frames, else as soon as
-// the frame in flight has passed.
+// next frame boundary: now if they are between frames and idle, else as
+// soon as the write in flight has passed (write sends it then). It never
+// waits for a write that a peer holds up: a direction blocked writing to
+// a peer that does not read gets no close frame, and is cut when the
+// grace period ends.
 func (t *Tunnel) goAway() {
 	t.awayWanted.Store(true)
 	t.mu.Lock()
-	client := t.client
+	attached := t.client != nil
 	t.mu.Unlock()
-	if client == nil {
-		return // not attached yet: no 101 was sent, nothing to say
+	if !attached {
+		return // no 101 was sent yet, nothing to say
 	}
 	for _, d := range []Direction{Up, Down} {
-		dst := t.backend
-		if d == Down {
-			dst = client
+		// Held by a write in flight: that write sends the frame after
+		// it, since it reads awayWanted once done.
+		if t.wmu[d].TryLock() {
+			t.sayGoingAway(d)
+			t.wmu[d].Unlock()
 		}
-		t.wmu[d].Lock()
-		t.sayGoingAway(d, dst)
-		t.wmu[d].Unlock()
 	}
 }
 
+// awayWait bounds the write of a going-away close frame to a peer whose
+// buffer is full: the frame is a courtesy, not worth a stuck stop.
+const awayWait = time.Second
+
 // sayGoingAway sends the close frame in direction d if it is due and the
 // stream is between frames. The caller holds wmu[d].
-func (t *Tunnel) sayGoingAway(d Direction, dst net.Conn) {
+func (t *Tunnel) sayGoingAway(d Direction) {
 	r := &t.frames[d]
 	if t.away[d] || r.raw || r.hn != 0 || r.left != 0 {
 		return // said already, not WebSocket, or in the middle of a frame
@@ -51,7 +56,8 @@ func (t *Tunnel) sayGoingAway(d Direction, dst net.Conn) {
 	// The frame goes to the peer that reads this direction: the backend
 	// for Up, where a client's frames must be masked (RFC 6455 §5.3).
 	f := closeFrame(goingAway, "going away", d == Up)
-	dst.SetWriteDeadline(time.Now().Add(time.Second))
+	dst := t.to(d)
+	dst.SetWriteDeadline(time.Now().Add(awayWait))
 	dst.Write(f)
 	dst.SetWriteDeadline(time.Time{})
 	t.away[d] = true

@@ -55,9 +55,11 @@ func newParker() *parker {
 }
 
 // park registers direction d of t, whose socket is src, to be resumed when
-// the socket turns readable. It returns errParked, or the error that made
-// parking impossible (the connection was closed).
-func (p *parker) park(t *Tunnel, d Direction, src syscall.RawConn) error {
+// the socket turns readable (level-triggered: bytes or a FIN that came
+// before it was armed wake it at once). armed says src is in the epoll
+// set already. It returns errParked, or the error that made parking
+// impossible (the connection was closed).
+func (p *parker) park(t *Tunnel, d Direction, src syscall.RawConn, armed *bool) error {
 	key := t.ID<<1 | uint64(d)
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
 		Fd: int32(key), Pad: int32(key >> 32)}
@@ -71,11 +73,11 @@ func (p *parker) park(t *Tunnel, d Direction, src syscall.RawConn) error {
 	var cerr error
 	err := src.Control(func(fd uintptr) {
 		op := syscall.EPOLL_CTL_MOD
-		if !t.armed[d] {
+		if !*armed {
 			op = syscall.EPOLL_CTL_ADD
 		}
 		cerr = syscall.EpollCtl(p.ep, op, int(fd), &ev)
-		t.armed[d] = cerr == nil
+		*armed = cerr == nil
 	})
 	if err = errors.Join(err, cerr); err != nil {
 		return err // closed meanwhile: the direction sees it and ends

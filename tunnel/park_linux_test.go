@@ -21,6 +21,7 @@ func relayGoroutines() int {
 // come, in either direction, as often as they come; closing a parked
 // tunnel ends it.
 func TestIdleTunnelsHoldNoGoroutine(t *testing.T) {
+	linuxPathOnly(t)
 	echoAddr := startEcho(t)
 	proxy, srv := startProxy(t, "/ ws://"+echoAddr+"/")
 	const n = 20

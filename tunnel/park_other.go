@@ -2,10 +2,7 @@
 
 package tunnel
 
-import (
-	"errors"
-	"syscall"
-)
+import "errors"
 
 // parker is Linux only (epoll); elsewhere relay goroutines wait in Go's
 // poller.
@@ -13,7 +10,6 @@ type parker struct{}
 
 var errParked = errors.New("parked")
 
-func newParker() *parker                                         { return nil }
-func (p *parker) park(*Tunnel, Direction, syscall.RawConn) error { return nil }
-func (p *parker) unpark(*Tunnel)                                 {}
-func (p *parker) close()                                         {}
+func newParker() *parker         { return nil }
+func (p *parker) unpark(*Tunnel) {}
+func (p *parker) close()         {}

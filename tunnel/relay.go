@@ -1,17 +1,14 @@
 package tunnel
 
 import (
-	"cmp"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/wsgate/wsgate/internal/midpage"
 )
 
 // Direction names one half of a tunnel. Logs, counters and the copy
@@ -39,35 +36,13 @@ func (d Direction) Side() string {
 	return "backend"
 }
 
-// A direction reads into a small buffer first and moves to a big one once
-// a read fills the small one: messages stream in. 64 KiB, twice io.Copy's,
-// relayed 64 KiB messages 4-5 % faster than 32 KiB (bench/compare.sh
-// slices, side by side), but a tunnel of small messages (most of them)
-// never needs it, and big buffers taken and dropped per handshake made
-// the garbage collector run more often.
-const (
-	smallBufSize = 4 << 10
-	bigBufSize   = 64 << 10
-)
-
-var (
-	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
-	bigBufs   = sync.Pool{New: func() any { b := midpage.Make(bigBufSize); return &b }} // see midpage
-)
-
-func putBuf(bp *[]byte) {
-	if len(*bp) == bigBufSize {
-		bigBufs.Put(bp)
-	} else {
-		smallBufs.Put(bp)
-	}
-}
-
-// errIdle ends a tunnel that saw no byte either way for its idle timeout.
-var errIdle = errors.New("idle timeout")
-
 // Tunnel is one upgraded connection pair. Its counters are atomics read by
-// Snapshot while the copy loops run.
+// Snapshot while the directions run.
+//
+// Who may touch what (docs/design.md, "Inside a tunnel"): each direction
+// has one goroutine at a time (or none, parked), which alone reads its
+// source and, under wmu, writes its destination. Anyone may close the
+// tunnel (closeBoth); closing never waits for a peer.
 type Tunnel struct {
 	ID      uint64
 	Client  string // client address
@@ -81,27 +56,35 @@ type Tunnel struct {
 	closeFirst atomic.Int32   // 1 + the Direction that sent the first close frame
 	onMessage  func(Message)
 
-	parker *parker      // nil: directions wait in their goroutines
-	armed  [2]bool      // the direction's socket is in the parker's epoll set
-	live   atomic.Int32 // directions not yet ended
-	done   func(result) // called once both have
-	err    error        // under mu: the first error that was not a clean EOF
-
 	client, backend net.Conn
-	out             [2]*sender // indexed by Direction: what it writes to; under wmu
-	idle            time.Duration
-	lastActive      atomic.Int64 // unix nanoseconds; kept only when idle > 0
-	closeOnce       sync.Once
-	mu              sync.Mutex // guards client while it is attached, and closed
-	closed          bool
-	firstDone       atomic.Int32 // 1 + the Direction that finished first
-	stopped         atomic.Bool  // closed by the proxy (shutdown), not a peer
+	src             [2]reader // indexed by Direction; only its direction's goroutine uses it
+	parker          *parker   // nil: directions wait in their goroutines
 
-	// Going away (graceful shutdown, goaway.go): wmu[d] is held around
-	// every write in direction d, so that a close frame can be put
-	// between two frames from outside the relay goroutine.
+	live      atomic.Int32 // directions not yet ended
+	firstDone atomic.Int32 // 1 + the Direction that ended first
+	done      func(result) // called once both have
+	err       error        // under mu: the first error that was not a clean EOF
+
+	// The idle timeout (timeout=, ProxyTimeout): a timer, not a read
+	// deadline, so that a direction blocked writing to a peer that reads
+	// nothing counts as idle too (Apache polls both sockets, for reading
+	// and for writing, with the one timeout).
+	idle       time.Duration
+	lastActive atomic.Int64 // unix nanoseconds of the last byte written; kept only when idle > 0
+	idleTimer  *time.Timer  // under mu
+	expired    atomic.Bool  // closed by the idle timeout
+
+	mu        sync.Mutex // guards client while it is attached, closed and idleTimer
+	closed    bool
+	closeOnce sync.Once
+	stopped   atomic.Bool // closed by the proxy (shutdown), not a peer
+
+	// Writing, and going away (graceful shutdown, goaway.go): wmu[d] is
+	// held around every write in direction d, so that a close frame can
+	// be put between two frames from outside the relay goroutine.
 	wmu        [2]sync.Mutex
-	away       [2]bool // under wmu: our close frame was sent in this direction
+	dst        [2]writer // under wmu; made on first use: a tunnel that never speaks costs none
+	away       [2]bool   // under wmu: our close frame was sent in this direction
 	awayWanted atomic.Bool
 }
 
@@ -111,17 +94,26 @@ type result struct {
 	err      error  // the first error that was not a clean EOF
 }
 
+// errIdle ends a tunnel that saw no byte either way for its idle timeout.
+var errIdle = errors.New("idle timeout")
+
 // start relays until both directions are done, closes both connections and
 // calls done from the goroutine of the direction that ended last.
 // pendingUp and pendingDown are bytes already read from the client and the
-// backend while handling the handshake; they are forwarded first. With a
-// parker, a direction that waits for bytes holds no goroutine.
+// backend while handling the handshake; they are forwarded first.
 func (t *Tunnel) start(pendingUp, pendingDown []byte, done func(result)) {
-	if t.idle > 0 {
-		t.lastActive.Store(time.Now().UnixNano())
-	}
 	t.done = done
 	t.live.Store(2)
+	t.src[Up] = newReader(t, Up, t.client)
+	t.src[Down] = newReader(t, Down, t.backend)
+	if t.idle > 0 {
+		t.lastActive.Store(time.Now().UnixNano())
+		t.mu.Lock()
+		if !t.closed {
+			t.idleTimer = time.AfterFunc(t.idle, t.checkIdle)
+		}
+		t.mu.Unlock()
+	}
 	go t.relay(Down, pendingDown, false)
 	go t.relay(Up, pendingUp, false)
 }
@@ -136,32 +128,117 @@ func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
 // relay runs direction d until it ends or parks. woken says it was parked
 // and its socket turned readable.
 func (t *Tunnel) relay(d Direction, pending []byte, woken bool) {
-	dst, src := t.backend, t.client
-	if d == Down {
-		dst, src = t.client, t.backend
-	}
-	err := t.write(d, dst, pending)
+	err := t.write(d, pending)
 	if err == nil {
-		err = t.loop(d, dst, src, woken)
+		err = t.loop(d, woken)
+	}
+	if err == errQuiet {
+		// Parked last of all: the parker may start d again at once.
+		err = t.src[d].park()
 	}
 	if err == errParked {
 		return
 	}
-	t.ended(d, dst, err)
+	t.ended(d, err)
 }
 
-// ended finishes direction d. On EOF it half-closes dst, as Apache's
-// ap_proxy_tunnel_run does, so the other direction keeps flowing; on any
-// other error it closes both connections so the other direction ends too.
-// The last direction to end reports the result.
-func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
+// errQuiet ends loop for a direction that should park.
+var errQuiet = errors.New("quiet")
+
+// parkAfter is how long a woken direction keeps its goroutine once its
+// bytes stop: a busy tunnel's next message then finds a goroutine waiting
+// instead of going through the parker (an epoll_ctl, a wake-up and a new
+// goroutine per message).
+var parkAfter = time.Second // a variable for the tests only
+
+// loop is the relay: read what the source has, write it on, until EOF or
+// an error. Where the source can park (a plain TCP socket on Linux), a
+// new tunnel's directions start parked, and a direction that moved
+// nothing for parkAfter parks again: loop returns errQuiet, relay parks
+// it, and the parker calls relay again, woken, when bytes (or EOF) arrive.
+func (t *Tunnel) loop(d Direction, woken bool) error {
+	src := t.src[d]
+	parks := src.parks()
+	if parks && !woken {
+		return errQuiet
+	}
+	defer src.release()
+	if parks {
+		src.setDeadline(time.Now().Add(parkAfter))
+	}
+	moved := false
+	for {
+		b, err := src.read()
+		if len(b) > 0 {
+			moved = true
+			if werr := t.write(d, b); werr != nil {
+				return werr
+			}
+		}
+		switch {
+		case err == nil:
+		// Only parkAfter's deadline ends a read with a timeout. errors.Is,
+		// unlike errors.As into a net.Error, allocates nothing.
+		case parks && errors.Is(err, os.ErrDeadlineExceeded):
+			if !moved {
+				return errQuiet
+			}
+			moved = false
+			src.setDeadline(time.Now().Add(parkAfter))
+		default:
+			return err
+		}
+	}
+}
+
+// write passes p on in direction d, reading its frames first: a trace
+// then shows a message before the answer it causes, whichever goroutine
+// runs first.
+func (t *Tunnel) write(d Direction, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	t.wmu[d].Lock()
+	defer t.wmu[d].Unlock()
+	t.frames[d].feed(p)
+	if t.away[d] {
+		return t.afterAway(d)
+	}
+	if t.dst[d] == nil {
+		var active *atomic.Int64
+		if t.idle > 0 {
+			active = &t.lastActive
+		}
+		t.dst[d] = newWriter(t.to(d), active)
+	}
+	n, err := t.dst[d].write(p)
+	t.flows[d].bytes.Add(int64(n))
+	if err == nil && t.awayWanted.Load() {
+		t.sayGoingAway(d)
+	}
+	return err
+}
+
+// to is the connection direction d writes to.
+func (t *Tunnel) to(d Direction) net.Conn {
+	if d == Up {
+		return t.backend
+	}
+	return t.client
+}
+
+// ended finishes direction d. On EOF it half-closes the connection d
+// writes to, as Apache's ap_proxy_tunnel_run does, so the other direction
+// keeps flowing; on any other error it closes both connections so the
+// other direction ends too. The last direction to end reports the result.
+func (t *Tunnel) ended(d Direction, err error) {
 	t.firstDone.CompareAndSwap(0, int32(d)+1)
 	if err == io.EOF || err == errAnswered {
 		err = nil
-		// When the other direction has ended, dst has been read to its
-		// EOF and closeBoth below sends the FIN: a shutdown first would
-		// only cost a system call per tunnel.
-		cw, ok := dst.(interface{ CloseWrite() error })
+		// When the other direction has ended, its source has been read
+		// to EOF and closeBoth below sends the FIN: a shutdown first
+		// would only cost a system call per tunnel.
+		cw, ok := t.to(d).(interface{ CloseWrite() error })
 		if t.live.Load() > 1 && (!ok || cw.CloseWrite() != nil) {
 			t.closeBoth()
 		}
@@ -179,8 +256,8 @@ func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
 	t.closeBoth()
 	res := result{err: t.err}
 	switch {
-	case errors.Is(res.err, errIdle):
-		res.closedBy = "idle"
+	case t.expired.Load():
+		res.closedBy, res.err = "idle", errIdle
 	case t.stopped.Load(), t.awayWanted.Load():
 		res.closedBy = "proxy"
 	default:
@@ -189,177 +266,21 @@ func (t *Tunnel) ended(d Direction, dst net.Conn, err error) {
 	t.done(res)
 }
 
-// parkAfter is how long a woken direction keeps its goroutine once its
-// bytes stop: a busy tunnel's next message then finds a goroutine waiting
-// instead of going through the parker (an epoll_ctl, a wake-up and a new
-// goroutine per message).
-const parkAfter = time.Second
-
-// loop relays src to dst. A direction that has drained its socket gives
-// its buffer back to the pool and waits for the next bytes without one
-// (where the platform lets it: see pump.run), so a burst on many tunnels
-// leaves no buffers behind; while bytes keep coming, the buffer is kept.
-//
-// With a parker (and no idle timeout, which needs the read deadline) an
-// idle direction holds no goroutine either: a new tunnel's directions
-// start parked, and a direction that moved nothing for parkAfter parks
-// again. loop then returns errParked, and the parker calls relay again,
-// woken, when bytes arrive.
-func (t *Tunnel) loop(d Direction, dst, src net.Conn, woken bool) error {
-	rc := rawConn(src)
-	parking := t.parker != nil && t.idle == 0 && rc != nil
-	if parking && !woken {
-		return t.parker.park(t, d, rc)
-	}
-	p := pump{t: t, d: d, dst: dst, src: src, rc: rc, lowat: 1}
-	defer p.drop()
-	switch {
-	case parking:
-		p.wait(time.Now().Add(parkAfter))
-	case t.idle > 0:
-		p.wait(time.Now().Add(t.idle))
-	}
-	for {
-		err := p.run()
-		// Only read deadlines end run with a timeout. errors.Is, unlike
-		// errors.As into a net.Error, allocates nothing.
-		timeout := errors.Is(err, os.ErrDeadlineExceeded)
-		switch {
-		case p.werr != nil:
-			return p.werr
-		case timeout && p.lowat > 1:
-			p.unbatch() // the rest of a frame is slow: pass on what came
-			continue
-		case parking && timeout && !p.moved:
-			return t.parker.park(t, d, rc)
-		case parking && timeout:
-			p.moved = false
-			p.wait(time.Now().Add(parkAfter))
-			continue
-		case t.idle > 0 && timeout:
-			// The deadline only says this direction was quiet; the
-			// tunnel is idle when neither direction moved (Apache
-			// polls both sockets with one timeout).
-			last := time.Unix(0, t.lastActive.Load())
-			if time.Since(last) < t.idle {
-				p.wait(last.Add(t.idle))
-				continue
-			}
-			return errIdle
+// checkIdle is the idle timer's: it closes the tunnel when no byte moved
+// either way for the idle timeout, else sets itself for when that would
+// be.
+func (t *Tunnel) checkIdle() {
+	last := time.Unix(0, t.lastActive.Load())
+	if wait := t.idle - time.Since(last); wait > 0 {
+		t.mu.Lock()
+		if !t.closed {
+			t.idleTimer.Reset(wait)
 		}
-		return err
+		t.mu.Unlock()
+		return
 	}
-}
-
-// pump is loop's reading half: it fills a pooled buffer from src and
-// passes each read to write.
-type pump struct {
-	t        *Tunnel
-	d        Direction
-	dst, src net.Conn
-	rc       syscall.RawConn // src's socket; nil for TLS, and off Linux
-	bp       *[]byte         // nil while waiting for bytes
-	big      bool            // a read has filled the small buffer: take the big one
-	moved    bool            // a byte went through since the read deadline was set
-	werr     error           // the write that failed, which ends the direction
-	until    time.Time       // the read deadline loop wants; zero: none
-	lowat    int             // the socket's SO_RCVLOWAT (batch.go); 1, the default, when loop starts
-	lowatCap int             // the most it may be; 0: not known yet, -1: never set it
-	piece    int64           // the frame (its number) a drained read last ended inside
-}
-
-// wait sets the read deadline loop wants.
-func (p *pump) wait(until time.Time) {
-	p.until = until
-	p.src.SetReadDeadline(until)
-}
-
-// run relays until a read or the wait for one fails (EOF, the deadline,
-// a closed socket) or a write does (then werr is set).
-//
-// On a plain TCP socket it reads inside one RawConn.Read rather than
-// calling Read in a loop. Go forgets a socket's readiness when a Read
-// starts, so after a read that drained the socket the next Read must
-// first fail with EAGAIN before it may wait: one wasted syscall per
-// message, the difference between wsgate and nginx in the profiles. A
-// short read from a TCP socket means it was drained, so the callback
-// waits at once, and readiness that comes meanwhile is kept because the
-// RawConn.Read has not returned.
-func (p *pump) run() error {
-	if p.rc == nil {
-		for {
-			p.take()
-			n, err := p.src.Read(*p.bp)
-			if n > 0 && !p.use(n) {
-				return p.werr
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	var rerr error
-	err := p.rc.Read(func(fd uintptr) bool {
-		for {
-			p.take()
-			n, err := readFD(fd, *p.bp)
-			drained := n < len(*p.bp) // asked before use swaps the buffer
-			switch {
-			case err == syscall.EINTR:
-				continue
-			case err == syscall.EAGAIN:
-				p.drop()
-				return false
-			case err != nil:
-				rerr = &net.OpError{Op: "read", Net: "tcp", Source: p.src.LocalAddr(), Addr: p.src.RemoteAddr(),
-					Err: os.NewSyscallError("read", err)}
-				return true
-			case n == 0:
-				rerr = io.EOF
-				return true
-			case !p.use(n):
-				return true
-			case drained:
-				p.drop()
-				if p.lowatCap >= 0 {
-					p.batch(fd)
-				}
-				return false // drained: wait for more
-			}
-		}
-	})
-	return cmp.Or(rerr, err)
-}
-
-// use writes the n bytes just read, and moves to the big buffer once a
-// read has filled the small one.
-func (p *pump) use(n int) bool {
-	p.moved = true
-	if p.werr = p.t.write(p.d, p.dst, (*p.bp)[:n]); p.werr != nil {
-		return false
-	}
-	if n == smallBufSize && len(*p.bp) == smallBufSize {
-		smallBufs.Put(p.bp)
-		p.bp, p.big = bigBufs.Get().(*[]byte), true
-	}
-	return true
-}
-
-func (p *pump) take() {
-	switch {
-	case p.bp != nil:
-	case p.big:
-		p.bp = bigBufs.Get().(*[]byte)
-	default:
-		p.bp = smallBufs.Get().(*[]byte)
-	}
-}
-
-func (p *pump) drop() {
-	if p.bp != nil {
-		putBuf(p.bp)
-		p.bp = nil
-	}
+	t.expired.Store(true)
+	t.closeBoth()
 }
 
 // watch prepares the frame readers. websocket is false for a protocol
@@ -380,32 +301,6 @@ func (t *Tunnel) watch(websocket bool, onMessage func(Message), traceBytes int) 
 	}
 }
 
-func (t *Tunnel) write(d Direction, dst net.Conn, p []byte) error {
-	if len(p) == 0 {
-		return nil
-	}
-	t.wmu[d].Lock()
-	defer t.wmu[d].Unlock()
-	// Read the frames before passing them on: a trace then shows a
-	// message before the answer it causes, whichever goroutine runs first.
-	t.frames[d].feed(p)
-	if t.away[d] {
-		return t.afterAway(d)
-	}
-	if t.out[d] == nil {
-		t.out[d] = newSender(dst) // on first use: a tunnel that never speaks costs none
-	}
-	n, err := t.out[d].write(p)
-	t.flows[d].bytes.Add(int64(n))
-	if t.idle > 0 {
-		t.lastActive.Store(time.Now().UnixNano())
-	}
-	if err == nil && t.awayWanted.Load() {
-		t.sayGoingAway(d, dst)
-	}
-	return err
-}
-
 // info describes the tunnel as it is now.
 func (t *Tunnel) info() TunnelInfo {
 	ti := TunnelInfo{
@@ -424,20 +319,37 @@ func (t *Tunnel) stop() {
 	t.closeBoth()
 }
 
+// closeBoth closes both connections, at once: it waits for no peer. A
+// direction blocked reading or writing wakes with an error, and a parked
+// one is woken to see it.
 func (t *Tunnel) closeBoth() {
 	t.closeOnce.Do(func() {
 		t.mu.Lock()
 		t.closed = true
 		client := t.client
+		if t.idleTimer != nil {
+			t.idleTimer.Stop()
+		}
 		t.mu.Unlock()
 		if client != nil {
-			client.Close()
+			closeNow(client)
 		}
-		t.backend.Close()
+		closeNow(t.backend)
 		if t.parker != nil {
 			t.parker.unpark(t)
 		}
 	})
+}
+
+// closeNow closes c without waiting for its peer. A TLS connection's
+// Close first sends close_notify, which waits up to 5 s for room in a
+// stalled peer's buffer: its TCP connection is closed instead. A clean
+// end has sent close_notify already (ended's CloseWrite).
+func closeNow(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	c.Close()
 }
 
 // attach gives the tunnel its client connection, once hijacked. A tunnel is

@@ -172,18 +172,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown = true
 	servers := s.servers
 	s.mu.Unlock()
-	s.reg.goAwayAll()
+	var away sync.WaitGroup
+	s.reg.goAwayAll(&away)
 	var errs []error
 	for _, hs := range servers {
-		errs = append(errs, hs.Shutdown(ctx))
+		if err := hs.Shutdown(ctx); err != nil {
+			// Requests still in flight (a plain request, an upgrade
+			// waiting for its backend) are cut: closing their client
+			// connections cancels their contexts.
+			hs.Close()
+			errs = append(errs, err)
+		}
 	}
 	s.cur.Load().pools.close()
 	s.transport.CloseIdleConnections()
 	if !s.reg.wait(ctx) {
-		errs = append(errs, fmt.Errorf("grace period over, %d tunnels closed at once: %w", s.reg.snapshot(time.Now()).Open, ctx.Err()))
+		errs = append(errs, fmt.Errorf("grace period over, %d tunnels closed at once: %w", s.reg.open(), ctx.Err()))
 	}
 	s.reg.stopAll()
 	s.reg.wait(context.Background())
+	away.Wait()
 	s.parkOnce.Do(func() {}) // none after this
 	if s.parker != nil {
 		s.parker.close()

@@ -239,17 +239,11 @@ func (r *registry) remove(ti TunnelInfo, t *Tunnel) {
 }
 
 // goAwayAll refuses new tunnels and sends every live one's peers a
-// going-away close frame.
-func (r *registry) goAwayAll() {
-	r.mu.Lock()
-	r.stopped = true
-	live := make([]*Tunnel, 0, len(r.live))
-	for t := range r.live {
-		live = append(live, t)
-	}
-	r.mu.Unlock()
-	for _, t := range live {
-		t.goAway()
+// going-away close frame, each tunnel on a goroutine of its own (a write
+// to a full buffer may wait up to awayWait). wg tracks them.
+func (r *registry) goAwayAll(wg *sync.WaitGroup) {
+	for _, t := range r.stop() {
+		wg.Go(t.goAway)
 	}
 }
 
@@ -265,14 +259,25 @@ func (r *registry) wait(ctx context.Context) bool {
 	}
 }
 
-// stopAll closes every live tunnel and refuses new ones.
+// stopAll closes every live tunnel and refuses new ones. The lock is not
+// held while connections close, so that looking (snapshot) never waits
+// for them.
 func (r *registry) stopAll() {
-	r.mu.Lock()
-	r.stopped = true
-	for t := range r.live {
+	for _, t := range r.stop() {
 		t.stop()
 	}
-	r.mu.Unlock()
+}
+
+// stop refuses new tunnels and returns the live ones.
+func (r *registry) stop() []*Tunnel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	live := make([]*Tunnel, 0, len(r.live))
+	for t := range r.live {
+		live = append(live, t)
+	}
+	return live
 }
 
 func (r *registry) snapshot(now time.Time) Snapshot {

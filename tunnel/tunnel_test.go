@@ -30,8 +30,26 @@ import (
 
 var verbose = flag.Bool("wsgate.v", false, "show the proxy's log lines")
 
+// TestMain runs the suite on the Linux path, or with WSGATE_RELAY=portable
+// on the portable one (socket.go), which CI runs too.
 func TestMain(m *testing.M) {
+	switch os.Getenv("WSGATE_RELAY") {
+	case "portable":
+		portable = true
+	case "":
+	default:
+		fmt.Fprintln(os.Stderr, "WSGATE_RELAY: want portable or nothing")
+		os.Exit(2)
+	}
 	goleak.VerifyTestMain(m)
+}
+
+// linuxPathOnly skips a test of the Linux path's own machinery when the
+// portable path is forced.
+func linuxPathOnly(t testing.TB) {
+	if portable {
+		t.Skip("tests the Linux path (WSGATE_RELAY=portable)")
+	}
 }
 
 // startProxy serves the given --pass values on a fresh loopback port.
@@ -622,7 +640,7 @@ func TestGoingAwayAtFrameBoundary(t *testing.T) {
 	defer c2.Close()
 	go io.Copy(&sink, c2)
 	tun.client, tun.backend = c1, c1
-	if err := tun.write(Down, c1, half); err != nil {
+	if err := tun.write(Down, half); err != nil {
 		t.Fatal(err)
 	}
 	tun.goAway() // mid-frame: must wait
@@ -630,7 +648,7 @@ func TestGoingAwayAtFrameBoundary(t *testing.T) {
 		t.Fatal("close frame sent in the middle of a frame")
 	}
 	rest := frame(true, false, OpBinary, nil, make([]byte, 1000))[500:]
-	if err := tun.write(Down, c1, rest); err != nil {
+	if err := tun.write(Down, rest); err != nil {
 		t.Fatal(err)
 	}
 	if !tun.away[Down] {

@@ -55,6 +55,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, err)
 		return
 	}
+	// A stop that can wait no more closes the client's connection
+	// (http.Server.Close), which cancels the request's context: the
+	// exchange with the backend ends then too, whatever the backend does.
+	unwatch := context.AfterFunc(r.Context(), func() { backend.SetDeadline(time.Unix(1, 0)) })
 	tunnelled := false
 	defer func() {
 		if !tunnelled {
@@ -71,6 +75,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	resp, err := readAnswer(br)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err))
+		return
+	}
+	if !unwatch() {
+		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), errShuttingDown))
 		return
 	}
 	backend.SetDeadline(time.Time{})
