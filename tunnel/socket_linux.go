@@ -139,7 +139,7 @@ func (r *rawReader) setDeadline(at time.Time) {
 	r.c.SetReadDeadline(at)
 }
 
-func (r *rawReader) release() { r.buf.put() }
+func (r *rawReader) release()    { r.buf.put() }
 func (r *rawReader) parks() bool { return r.t.parker != nil }
 func (r *rawReader) park() error { return r.t.parker.park(r.t, r.d, r.rc, &r.armed) }
 

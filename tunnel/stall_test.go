@@ -300,4 +300,3 @@ func TestSlowTunnelsStayOpen(t *testing.T) {
 		waitOpen(t, srv, 0)
 	})
 }
-
