@@ -23,6 +23,10 @@ import (
 // going-away close and for requests in flight.
 const defaultGrace = 10 * time.Second
 
+// waitNoticeAfter is how long a stop waits quietly for tunnels to answer
+// their going-away close before it says what it waits for.
+const waitNoticeAfter = 300 * time.Millisecond
+
 // defaultListen is loopback: a development tool must not open a port to
 // the network by surprise.
 const defaultListen = "127.0.0.1:8080"
@@ -180,16 +184,35 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cmd.Duration("grace"))
+	grace := cmd.Duration("grace")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	stopped := make(chan struct{})
 	go func() {
-		select {
-		case <-e.force:
-			cancel()
-		case <-sctx.Done():
+		notice := time.NewTimer(waitNoticeAfter)
+		defer notice.Stop()
+		for {
+			select {
+			case <-notice.C:
+				// Tunnels that have not answered their 1001 soon: say
+				// what the stop waits for, not seconds of silence.
+				if n := srv.Snapshot().Open; n > 0 {
+					fmt.Fprintf(e.stderr, "wsgate: waiting for %d %s to close, up to %s; Ctrl-C again to cut %s\n",
+						n, plural(n, "tunnel", "tunnels"), grace, plural(n, "it", "them"))
+				}
+			case <-e.force:
+				cancel()
+				return
+			case <-sctx.Done():
+				return
+			case <-stopped:
+				return
+			}
 		}
 	}()
-	if serr := srv.Shutdown(sctx); serr != nil {
+	serr := srv.Shutdown(sctx)
+	close(stopped)
+	if serr != nil {
 		log.Warn("stopped before every tunnel said goodbye", "error", serr.Error())
 	}
 	err = errors.Join(err, tr.close()) // the HAR, now that no message can arrive
@@ -426,4 +449,12 @@ func reloadOnSignal(ctx context.Context, e *env, log *slog.Logger, srv *tunnel.S
 		srv.SetTable(t)
 		log.Info("rules reloaded", "rules", len(t.Rules), "balancers", len(t.Balancers))
 	}
+}
+
+// plural is one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -1,22 +1,5 @@
-// Command compare measures wsgate side by side with the peer proxies that
-// are installed (nginx, HAProxy, Apache httpd, Caddy) and with no proxy at
-// all, and prints medians and ratios: the harness of issue 5. Run it with
-// bench/compare.sh, which builds wsgate first and says what it needs.
-//
-// Every proxy runs with one worker or thread pinned to CPU 0; the echo
-// backend and the load generator (wsgate bench) are pinned to CPU 1:
-//
-//	wsgate bench (CPU 1) ──► proxy (CPU 0) ──► wsgate echo (CPU 1)
-//	         └──────────── "direct" ─────────────────┘
-//
-// All the proxies run at once and the load rotates between them in short
-// slices, round after round: on small shared machines the cost of moving
-// data between CPUs drifts from second to second, so only targets measured
-// in the same seconds compare fairly (issue 5 saw 60 % spreads between
-// whole runs taken one after another).
-//
-// It uses the standard library only and runs wsgate as a program, as a
-// user would, never importing it.
+//go:build linux
+
 package main
 
 import (
@@ -36,64 +19,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// A scenario is one kind of slice: wsgate bench flags and the figures
-// taken from its JSON result.
-type scenario struct {
-	name string
-	args []string
-}
-
-var scenarios = []scenario{
-	{"throughput-1", []string{"--scenario", "throughput", "--conns", "1", "--size", "65536"}},
-	{"throughput-32", []string{"--scenario", "throughput", "--conns", "32", "--size", "65536"}},
-	{"latency-1", []string{"--scenario", "latency", "--conns", "1", "--size", "32"}},
-	{"latency-100", []string{"--scenario", "latency", "--conns", "100", "--size", "32", "--rate", "2000"}},
-	{"handshake", []string{"--scenario", "handshake", "--workers", "16"}},
-}
-
-// benchResult holds the fields of wsgate bench --json that are used here.
-type benchResult struct {
-	ElapsedS   float64 `json:"elapsed_s"`
-	Messages   int64   `json:"messages"`
-	Bytes      int64   `json:"bytes"`
-	MBPerS     float64 `json:"mb_per_s"`
-	P50US      float64 `json:"p50_us"`
-	P99US      float64 `json:"p99_us"`
-	ConnPerS   float64 `json:"conn_per_s"`
-	Open       int64   `json:"open"`
-	Failed     int64   `json:"failed"`
-	FirstError string  `json:"first_error,omitempty"`
-}
-
-// A sample is one slice: one scenario against one target for --slice.
-type sample struct {
-	Round    int          `json:"round"`
-	Scenario string       `json:"scenario"`
-	Target   string       `json:"target"`
-	Result   *benchResult `json:"result,omitempty"`
-	CPUS     float64      `json:"proxy_cpu_s,omitempty"` // throughput slices
-	Error    string       `json:"error,omitempty"`
-}
-
-// idleResult is the once-per-target idle measurement.
-type idleResult struct {
-	Target string `json:"target"`
-	Asked  int    `json:"asked"`
-	Held   int64  `json:"held"`
-	Before usage  `json:"before"`
-	During usage  `json:"held_usage"`
-	Failed int64  `json:"failed"`
-	Error  string `json:"error,omitempty"`
-}
-
-type config struct {
-	wsgate, peersDir, jsonFile string
-	rounds, idleConns          int
-	slice                      time.Duration
-	only                       []string
-	skipIdle, markdown, keep   bool
-}
 
 func main() {
 	var cfg config
@@ -480,14 +405,6 @@ poll:
 	return res, nil
 }
 
-func (res idleResult) perTunnel() (kib, fds float64, ok bool) {
-	if res.Held <= 0 {
-		return 0, 0, false
-	}
-	h := float64(res.Held)
-	return float64(res.During.RSS-res.Before.RSS) / 1024 / h, float64(res.During.FDs-res.Before.FDs) / h, true
-}
-
 func idleBrief(res idleResult) string {
 	kib, fds, ok := res.perTunnel()
 	if !ok {
@@ -498,4 +415,86 @@ func idleBrief(res idleResult) string {
 		s += fmt.Sprintf(" (%d failed: %s)", res.Failed, res.Error)
 	}
 	return s
+}
+
+// report prints the header, the table and its notes on standard output,
+// and writes the JSON file if asked.
+func (r *runner) report(targets []*target, skipped []string, samples []sample, idle []idleResult) error {
+	ls := lines(samples, idle)
+	var names, peerNames, versions []string
+	for _, t := range targets {
+		names = append(names, t.name)
+		if t.name != "direct" && t.name != "wsgate" {
+			peerNames = append(peerNames, t.name)
+		}
+		if t.name != "direct" {
+			versions = append(versions, t.version)
+		}
+	}
+	date := time.Now().UTC().Format("2006-01-02 15:04 MST")
+	idleNote := fmt.Sprintf("%d idle tunnels", r.cfg.idleConns)
+	if r.cfg.skipIdle {
+		idleNote = "no idle measurement"
+	}
+	head := []string{
+		fmt.Sprintf("date: %s; %d rounds of %s slices; %s", date, r.cfg.rounds, r.cfg.slice, idleNote),
+		fmt.Sprintf("machine: %s; load average %s before the rounds, %s after them", machine(), r.loadStart, r.loadEnd),
+		"pinning: each proxy on CPU 0 with one worker/thread (wsgate and Caddy GOMAXPROCS=1); echo backend and load generator on CPU 1",
+		"versions: " + strings.Join(versions, "; "),
+	}
+	if len(skipped) > 0 {
+		head = append(head, "skipped: "+strings.Join(skipped, "; "))
+	}
+	notes := []string{
+		fmt.Sprintf("Cells are medians over %d rounds (min and max per cell: --json); – is not measured.", r.cfg.rounds),
+		"Ratios are wsgate's median over the other's: above 1 is better for wsgate where \"better\" says higher, below 1 where it says lower.",
+		"cpu-per-gib: CPU seconds (utime+stime of the proxy's process tree, /proc ticks of 10 ms) during the throughput slices, per GiB relayed = echoed payload bytes × 2 directions / 2^30; one figure per round over both throughput scenarios.",
+		"latency-100 sends 2000 messages/s in all on a fixed schedule; handshake is connect + upgrade + one echo + close, 16 workers.",
+		"! marks cells in which some connections failed (see the progress lines or --json).",
+	}
+	if len(idle) > 0 {
+		notes = append(notes, "idle: (VmRSS while held − VmRSS before) / tunnels held, and the same for open descriptors, summed over the proxy's process tree.")
+		if slices.Contains(peerNames, "apache2") {
+			notes = append(notes, "apache2 holds a thread per tunnel and starts them all with its process: their stacks are in its memory before the tunnels open, not in the idle figure.")
+		}
+	}
+	rows := table(ls, names, peerNames)
+	w := os.Stdout
+	if r.cfg.markdown {
+		for _, h := range head {
+			fmt.Fprintf(w, "- %s\n", h)
+		}
+		fmt.Fprintln(w)
+		writeMarkdown(w, rows)
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	} else {
+		fmt.Fprintln(w)
+		writeLines(w, head)
+		fmt.Fprintln(w)
+		writePlain(w, rows)
+		fmt.Fprintln(w)
+		writeLines(w, notes)
+	}
+	if r.cfg.jsonFile == "" {
+		return nil
+	}
+	vs := map[string]string{}
+	for _, t := range targets {
+		vs[t.name] = t.version
+	}
+	b, err := json.MarshalIndent(map[string]any{
+		"date": date, "machine": machine(), "rounds": r.cfg.rounds, "slice": r.cfg.slice.String(),
+		"idle_conns": r.cfg.idleConns, "versions": vs, "skipped": skipped,
+		"summary": summarize(ls, names), "samples": samples, "idle": idle,
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(r.cfg.jsonFile, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write --json: %w", err)
+	}
+	return nil
 }

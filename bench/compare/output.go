@@ -1,14 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
-	"time"
 )
 
 // gib is 2^30 bytes.
@@ -126,88 +123,6 @@ func loadAvg() string {
 		return f[0]
 	}
 	return "?"
-}
-
-// report prints the header, the table and its notes on standard output,
-// and writes the JSON file if asked.
-func (r *runner) report(targets []*target, skipped []string, samples []sample, idle []idleResult) error {
-	ls := lines(samples, idle)
-	var names, peerNames, versions []string
-	for _, t := range targets {
-		names = append(names, t.name)
-		if t.name != "direct" && t.name != "wsgate" {
-			peerNames = append(peerNames, t.name)
-		}
-		if t.name != "direct" {
-			versions = append(versions, t.version)
-		}
-	}
-	date := time.Now().UTC().Format("2006-01-02 15:04 MST")
-	idleNote := fmt.Sprintf("%d idle tunnels", r.cfg.idleConns)
-	if r.cfg.skipIdle {
-		idleNote = "no idle measurement"
-	}
-	head := []string{
-		fmt.Sprintf("date: %s; %d rounds of %s slices; %s", date, r.cfg.rounds, r.cfg.slice, idleNote),
-		fmt.Sprintf("machine: %s; load average %s before the rounds, %s after them", machine(), r.loadStart, r.loadEnd),
-		"pinning: each proxy on CPU 0 with one worker/thread (wsgate and Caddy GOMAXPROCS=1); echo backend and load generator on CPU 1",
-		"versions: " + strings.Join(versions, "; "),
-	}
-	if len(skipped) > 0 {
-		head = append(head, "skipped: "+strings.Join(skipped, "; "))
-	}
-	notes := []string{
-		fmt.Sprintf("Cells are medians over %d rounds (min and max per cell: --json); – is not measured.", r.cfg.rounds),
-		"Ratios are wsgate's median over the other's: above 1 is better for wsgate where \"better\" says higher, below 1 where it says lower.",
-		"cpu-per-gib: CPU seconds (utime+stime of the proxy's process tree, /proc ticks of 10 ms) during the throughput slices, per GiB relayed = echoed payload bytes × 2 directions / 2^30; one figure per round over both throughput scenarios.",
-		"latency-100 sends 2000 messages/s in all on a fixed schedule; handshake is connect + upgrade + one echo + close, 16 workers.",
-		"! marks cells in which some connections failed (see the progress lines or --json).",
-	}
-	if len(idle) > 0 {
-		notes = append(notes, "idle: (VmRSS while held − VmRSS before) / tunnels held, and the same for open descriptors, summed over the proxy's process tree.")
-		if slices.Contains(peerNames, "apache2") {
-			notes = append(notes, "apache2 holds a thread per tunnel and starts them all with its process: their stacks are in its memory before the tunnels open, not in the idle figure.")
-		}
-	}
-	rows := table(ls, names, peerNames)
-	w := os.Stdout
-	if r.cfg.markdown {
-		for _, h := range head {
-			fmt.Fprintf(w, "- %s\n", h)
-		}
-		fmt.Fprintln(w)
-		writeMarkdown(w, rows)
-		fmt.Fprintln(w)
-		for _, n := range notes {
-			fmt.Fprintf(w, "- %s\n", n)
-		}
-	} else {
-		fmt.Fprintln(w)
-		writeLines(w, head)
-		fmt.Fprintln(w)
-		writePlain(w, rows)
-		fmt.Fprintln(w)
-		writeLines(w, notes)
-	}
-	if r.cfg.jsonFile == "" {
-		return nil
-	}
-	vs := map[string]string{}
-	for _, t := range targets {
-		vs[t.name] = t.version
-	}
-	b, err := json.MarshalIndent(map[string]any{
-		"date": date, "machine": machine(), "rounds": r.cfg.rounds, "slice": r.cfg.slice.String(),
-		"idle_conns": r.cfg.idleConns, "versions": vs, "skipped": skipped,
-		"summary": summarize(ls, names), "samples": samples, "idle": idle,
-	}, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(r.cfg.jsonFile, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write --json: %w", err)
-	}
-	return nil
 }
 
 func writeLines(w io.Writer, ls []string) {

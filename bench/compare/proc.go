@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -76,12 +78,6 @@ func treeCPU(root int) time.Duration {
 		}
 	}
 	return time.Duration(ticks) * time.Second / userHZ
-}
-
-// usage is a process tree's resident memory and open file descriptors.
-type usage struct {
-	RSS int64 `json:"rss_bytes"` // VmRSS summed
-	FDs int   `json:"fds"`
 }
 
 func treeUsage(root int) usage {

@@ -1,0 +1,120 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// stalledBackend answers a WebSocket upgrade with a valid 101 and then
+// never reads again, like a backend paused at a breakpoint. It lets go
+// when the test ends.
+func stalledBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				r, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+				c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+					"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"))
+				<-release
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); close(release); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// stallTunnel opens a tunnel through addr and writes 64 KiB messages into
+// it until every buffer toward the stalled backend is full.
+func stallTunnel(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	blocked := make(chan struct{})
+	go func() {
+		msg := make([]byte, 64<<10)
+		for {
+			wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			err := c.Write(wctx, websocket.MessageBinary, msg)
+			wcancel()
+			if err != nil {
+				close(blocked)
+				return
+			}
+		}
+	}()
+	select {
+	case <-blocked:
+	case <-ctx.Done():
+		t.Fatal("the buffers never filled")
+	}
+}
+
+// TestStopWithStalledTunnel: a stop with a tunnel whose backend reads
+// nothing says what it waits for and exits once the grace period is over,
+// within a second of it.
+func TestStopWithStalledTunnel(t *testing.T) {
+	s := startControlled(t, "--grace", "500ms", "ws://"+stalledBackend(t)+"/")
+	stallTunnel(t, s.addr)
+	start := time.Now()
+	s.stop()
+	select {
+	case code := <-s.done:
+		s.done <- code
+		if d := time.Since(start); d < 400*time.Millisecond {
+			t.Errorf("serve stopped after %v, before its grace period of 500ms was over", d)
+		}
+	case <-time.After(1500 * time.Millisecond):
+		t.Fatalf("serve still running %v after the stop, with --grace 500ms", time.Since(start))
+	}
+	if !strings.Contains(s.stderr.String(), "waiting for 1 tunnel to close, up to 500ms; Ctrl-C again to cut it") {
+		t.Errorf("no line saying what the stop waits for:\n%s", s.stderr.String())
+	}
+}
+
+// TestSecondSignalCutsStalledTunnel: with a long grace period, the second
+// signal ends serve within a second even when a tunnel is stalled.
+func TestSecondSignalCutsStalledTunnel(t *testing.T) {
+	s := startControlled(t, "--grace", "1m", "ws://"+stalledBackend(t)+"/")
+	stallTunnel(t, s.addr)
+	s.stop()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	close(s.force)
+	select {
+	case code := <-s.done:
+		s.done <- code
+	case <-time.After(time.Second):
+		t.Fatalf("serve still running %v after the second signal", time.Since(start))
+	}
+}
