@@ -19,6 +19,7 @@ var directiveNames = func() map[string]string {
 		"ProxyPassReverseCookieDomain", "ProxyPassReverseCookiePath",
 		"ServerName", "ServerAlias", "AllowEncodedSlashes", "ProxyPassInherit", "ProxyBadHeader",
 		"RewriteOptions", "Redirect", "RedirectMatch", "RedirectPermanent", "RedirectTemp",
+		"LimitRequestLine", "LimitRequestFieldSize", "LimitRequestFields",
 		"WsgateAllowOrigin", // wsgate's own, not Apache's
 	} {
 		m[strings.ToLower(n)] = n
@@ -58,7 +59,6 @@ var skippedDirectives = map[string]string{
 	"MaxRequestWorkers": "", "MaxClients": "", "MaxConnectionsPerChild": "",
 	"MaxRequestsPerChild": "", "TraceEnable": "", "UseCanonicalName": "",
 	"EnableSendfile": "", "EnableMMAP": "", "FileETag": "", "LimitRequestBody": "",
-	"LimitRequestFields": "", "LimitRequestFieldSize": "", "LimitRequestLine": "",
 	"Alias": noLocalContent, "ScriptAlias": noLocalContent,
 	"ProxyVia":           "wsgate adds no Via header, as ProxyVia Off",
 	"ProxyErrorOverride": "", "ProxyHTMLEnable": "", "ProxyHTMLURLMap": "",

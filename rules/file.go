@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -525,6 +526,8 @@ func (p *parser) directive(d directive) {
 			}
 			srv.t.Timeout = v
 		}
+	case "limitrequestline", "limitrequestfieldsize", "limitrequestfields":
+		p.requestLimit(d, lower, srv)
 	case "wsgatealloworigin":
 		p.allowOrigin(d)
 	case "proxyrequests":
@@ -637,6 +640,61 @@ func (p *parser) directive(d directive) {
 		p.errorf(d.pos, "%s: not an Apache 2.4 directive (it exists only in httpd trunk); use ProxyTimeout or timeout=", d.name)
 	default:
 		p.other(d)
+	}
+}
+
+// requestLimit reads a LimitRequest* line. Apache reads the number with
+// atoi: "abc" is 0, which it accepts; only a negative number is an error.
+func (p *parser) requestLimit(d directive, lower string, srv *server) {
+	what := "number of bytes"
+	if lower == "limitrequestfields" {
+		what = "number of header lines"
+	}
+	a, ok := p.one(d, what)
+	if !ok {
+		return
+	}
+	if srv.vh != nil {
+		p.warnf(d.pos, "%s: skipped in a <VirtualHost> (wsgate reads request limits from the main server only)", d.name)
+		return
+	}
+	digits := strings.TrimLeft(a.text, " \t")
+	sign := 1
+	if rest, neg := strings.CutPrefix(digits, "-"); neg {
+		digits, sign = rest, -1
+	} else {
+		digits = strings.TrimPrefix(digits, "+")
+	}
+	end := 0
+	for end < len(digits) && digits[end] >= '0' && digits[end] <= '9' {
+		end++
+	}
+	n, err := strconv.Atoi(digits[:end])
+	switch {
+	case end == 0:
+		n = 0
+	case err != nil:
+		p.errorf(a.pos, "%s %q: too big", d.name, a.text)
+		return
+	}
+	if n *= sign; n < 0 {
+		p.errorf(a.pos, "%s %q: must be a non-negative integer (as in Apache)", d.name, a.text)
+		return
+	}
+	if end != len(digits) {
+		p.warnf(a.pos, "%s %q: read as %d, as Apache reads it", d.name, a.text, n)
+	}
+	if p.t.Limits == nil {
+		l := DefaultLimits
+		p.t.Limits = &l
+	}
+	switch lower {
+	case "limitrequestline":
+		p.t.Limits.Line = n
+	case "limitrequestfieldsize":
+		p.t.Limits.FieldSize = n
+	case "limitrequestfields":
+		p.t.Limits.Fields = n
 	}
 }
 

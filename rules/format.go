@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -195,6 +196,16 @@ func (t *Table) formatSettings(line func(Pos, string), base *Table) {
 // formatGlobal prints what is the same for every server: origins,
 // backend TLS and balancers.
 func (t *Table) formatGlobal(line func(Pos, string)) {
+	if l, d := t.RequestLimits(), DefaultLimits; l != d {
+		for _, f := range []struct {
+			name      string
+			got, dflt int
+		}{{"LimitRequestLine", l.Line, d.Line}, {"LimitRequestFieldSize", l.FieldSize, d.FieldSize}, {"LimitRequestFields", l.Fields, d.Fields}} {
+			if f.got != f.dflt {
+				line(Pos{}, fmt.Sprintf("%s %d", f.name, f.got))
+			}
+		}
+	}
 	if len(t.AllowOrigins) > 0 {
 		args := make([]string, len(t.AllowOrigins))
 		for i, o := range t.AllowOrigins {

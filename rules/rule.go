@@ -230,6 +230,9 @@ type Table struct {
 	// BackendTLS is what the SSLProxy* directives say about wss:// and
 	// https:// backends.
 	BackendTLS BackendTLS
+	// Limits are LimitRequestLine, LimitRequestFieldSize and
+	// LimitRequestFields; nil: Apache's defaults (RequestLimits).
+	Limits *Limits
 	// AllowOrigins are the origin patterns of WsgateAllowOrigin and
 	// --allow-origin (see CheckOriginPattern). Empty: the Origin header is
 	// not looked at and the backend judges it. Otherwise an upgrade whose
@@ -302,4 +305,25 @@ type BackendTLS struct {
 	NoCheckPeerName bool
 	// CAFile is SSLProxyCACertificateFile.
 	CAFile string
+}
+
+// Limits bound a request's head as Apache's LimitRequest* directives do:
+// observed on 2.4.71, a request line or header line of up to N+1 bytes
+// (CRLF not counted) passes for a limit of N, and a request of Fields
+// header lines (Host included) passes; one more is refused.
+type Limits struct {
+	Line      int // LimitRequestLine: longer is answered 414
+	FieldSize int // LimitRequestFieldSize: a longer header line is answered 400
+	Fields    int // LimitRequestFields: more header lines are answered 400; 0: no limit
+}
+
+// DefaultLimits are Apache's defaults.
+var DefaultLimits = Limits{Line: 8190, FieldSize: 8190, Fields: 100}
+
+// RequestLimits are the table's Limits, or Apache's defaults.
+func (t *Table) RequestLimits() Limits {
+	if t.Limits == nil {
+		return DefaultLimits
+	}
+	return *t.Limits
 }

@@ -11,15 +11,10 @@ import (
 
 // Defaults of the limits in Config, documented in docs/cli.md and
 // docs/security.md ("Limits").
-const (
-	// defaultMaxHeaderBytes bounds a request's line and headers. Go's
-	// default is 1 MiB; Apache allows 100 fields of 8190 bytes.
-	defaultMaxHeaderBytes = 64 << 10
-	// maxRequestLine is the longest request line Apache accepts with its
-	// default LimitRequestLine 8190: observed on 2.4.71, a line of 8191
-	// bytes (CRLF not counted) is served and one of 8192 is answered 414.
-	maxRequestLine = 8191
-)
+// defaultMaxHeaderBytes bounds a request's line and headers together. Go's
+// default is 1 MiB; Apache allows 100 fields of 8190 bytes, but each is
+// also bounded by itself (rules.Limits).
+const defaultMaxHeaderBytes = 64 << 10
 
 // errTooManyTunnels refuses an upgrade past Config.MaxTunnels.
 var errTooManyTunnels = errors.New("too many open tunnels")
@@ -40,23 +35,53 @@ func (s *Server) headerTimeout() time.Duration {
 	return apacheTimeout
 }
 
-// requestLineTooLong reports whether r's request line is longer than
-// Apache's LimitRequestLine allows. Go has no such limit (a line longer
-// than MaxHeaderBytes is answered 431 with the headers): this check sees
-// the lines that got through.
-func requestLineTooLong(r *http.Request) bool {
-	return len(r.Method)+1+len(r.RequestURI)+1+len(r.Proto) > maxRequestLine
+// checkHead applies Apache's LimitRequestLine, LimitRequestFieldSize and
+// LimitRequestFields to a request Go's server has read. Go has no limit
+// per line (only MaxHeaderBytes for the whole head), so a header line of
+// 16 KiB would otherwise be forwarded, which Apache, nginx and HAProxy
+// refuse. Go keeps no raw lines: a header line is counted as
+// "Name: value", with one space, and folded lines as Go joined them.
+func checkHead(r *http.Request, lim rules.Limits) error {
+	if n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto); n > lim.Line+1 {
+		return &rules.RequestError{Status: http.StatusRequestURITooLong,
+			Reason: fmt.Sprintf("request line of %d bytes is longer than LimitRequestLine %d allows", n, lim.Line)}
+	}
+	fields := 0
+	if r.Host != "" { // Go moves the Host line out of Header
+		fields++
+		if n := len("Host: ") + len(r.Host); n > lim.FieldSize+1 {
+			return fieldTooLong("Host", n, lim)
+		}
+	}
+	for name, values := range r.Header {
+		fields += len(values)
+		for _, v := range values {
+			if n := len(name) + 2 + len(v); n > lim.FieldSize+1 {
+				return fieldTooLong(name, n, lim)
+			}
+		}
+	}
+	if lim.Fields > 0 && fields > lim.Fields {
+		return &rules.RequestError{Status: http.StatusBadRequest,
+			Reason: fmt.Sprintf("%d header lines, more than LimitRequestFields %d allows", fields, lim.Fields)}
+	}
+	return nil
 }
 
-// admitRequest answers 414 to a request whose line is too long, as Apache
-// does (and closes the connection after it, as Apache does for a 414).
-func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request) bool {
-	if !requestLineTooLong(r) {
+func fieldTooLong(name string, n int, lim rules.Limits) error {
+	return &rules.RequestError{Status: http.StatusBadRequest,
+		Reason: fmt.Sprintf("header line %s of %d bytes is longer than LimitRequestFieldSize %d allows", name, n, lim.FieldSize)}
+}
+
+// admitRequest answers a request whose head is over the limits as Apache
+// does (414 or 400), and closes the connection after it, as Apache does.
+func (s *Server) admitRequest(w http.ResponseWriter, r *http.Request, t *rules.Table) bool {
+	err := checkHead(r, t.RequestLimits())
+	if err == nil {
 		return true
 	}
 	w.Header().Set("Connection", "close")
-	s.fail(w, r, &rules.RequestError{Status: http.StatusRequestURITooLong,
-		Reason: fmt.Sprintf("request line of %d bytes is longer than %d", len(r.Method)+len(r.RequestURI)+len(r.Proto)+2, maxRequestLine)})
+	s.fail(w, r, err)
 	return false
 }
 

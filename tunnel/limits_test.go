@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/rules"
+
 	"github.com/coder/websocket"
 )
 
@@ -361,5 +363,87 @@ func TestRegistryLimitRace(t *testing.T) {
 	}
 	if err := reg.add(&Tunnel{Route: "r"}, max); err != nil {
 		t.Errorf("add after all closed: %v", err)
+	}
+}
+
+// TestHeaderLineLimits checks Apache's LimitRequestFieldSize and
+// LimitRequestFields, observed on 2.4.71: with the defaults (8190, 100) a
+// header line of 8191 bytes (CRLF not counted) passes and one of 8192 is
+// answered 400, and so are 101 header lines (Host included) while 100
+// pass. A refused upgrade never reaches the backend, is logged, the
+// connection is closed, and the next connection works. A rules file sets
+// other limits with Apache's meaning.
+func TestHeaderLineLimits(t *testing.T) {
+	line := func(n int) string { return "X-Long: " + strings.Repeat("v", n-len("X-Long: ")) + "\r\n" }
+	fields := func(n int) string { // n lines besides rawUpgrade's 5 (Host included)
+		n -= 5
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "X-F%d: 1\r\n", i)
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name   string
+		conf   string // rules file lines before the ProxyPass; "" for the defaults
+		header string
+		want   int
+	}{
+		{"line of 8191", "", line(8191), 101},
+		{"line of 8192", "", line(8192), 400},
+		{"line of 16 KiB", "", line(16 << 10), 400},
+		{"100 lines", "", fields(100), 101},
+		{"101 lines", "", fields(101), 400},
+		{"LimitRequestFieldSize 100: 101", "LimitRequestFieldSize 100\n", line(101), 101},
+		{"LimitRequestFieldSize 100: 102", "LimitRequestFieldSize 100\n", line(102), 400},
+		{"LimitRequestFields 5: 5", "LimitRequestFields 5\n", fields(5), 101},
+		{"LimitRequestFields 5: 6", "LimitRequestFields 5\n", fields(6), 400},
+		{"LimitRequestFields 0: no limit", "LimitRequestFields 0\n", fields(300), 101},
+		{"LimitRequestLine 200: 201", "LimitRequestLine 200\n", "", 101},
+		{"LimitRequestLine 200: 202", "LimitRequestLine 200\n", "", 414},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			backend, seenc := recordingBackend(t)
+			logs := &logBuffer{}
+			table, err := rules.ParseFile("wsgate.conf", []byte(tc.conf+"ProxyPass /ws/ ws://"+backend+"/\n"), rules.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy, _ := serveConfig(t, Config{Table: table, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			path := "/ws/x"
+			if strings.HasPrefix(tc.name, "LimitRequestLine") {
+				// A request line of 201 or 202 bytes.
+				n := 201
+				if tc.want == 414 {
+					n = 202
+				}
+				path = "/ws/" + strings.Repeat("p", n-len("GET /ws/ HTTP/1.1"))
+			}
+			c, br, resp := rawUpgrade(t, proxy, path, tc.header, "")
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status = %d; want %d", resp.StatusCode, tc.want)
+			}
+			if tc.want == 101 {
+				<-seenc
+				return
+			}
+			select {
+			case s := <-seenc:
+				t.Fatalf("the backend saw the refused request %s", s.uri)
+			default:
+			}
+			io.Copy(io.Discard, resp.Body)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("after the %d: read %d bytes, %v; want EOF", tc.want, n, err)
+			}
+			if !strings.Contains(logs.String(), fmt.Sprintf("status=%d", tc.want)) {
+				t.Errorf("no log line for the %d:\n%s", tc.want, logs)
+			}
+			if _, _, resp := rawUpgrade(t, proxy, "/ws/next", "", ""); resp.StatusCode != 101 {
+				t.Errorf("the next connection got %d; want 101", resp.StatusCode)
+			}
+		})
 	}
 }

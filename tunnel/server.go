@@ -221,10 +221,10 @@ func (s *Server) Snapshot() Snapshot {
 // plain HTTP (Apache's default, ProxyWebsocketFallbackToProxyHttp On).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if !s.admitRequest(w, r) {
+	cur := s.cur.Load()
+	if !s.admitRequest(w, r, cur.table) {
 		return
 	}
-	cur := s.cur.Load()
 	m, err := cur.table.Match(r)
 	// The request's header lines; its server's for a request that
 	// matched nothing, so that "Header always" reaches its 404 too.
