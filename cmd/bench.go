@@ -60,6 +60,7 @@ func benchCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "window", Value: 4, Usage: "messages in flight per connection (throughput)"},
 			&cli.FloatFlag{Name: "rate", Usage: "messages per second in all, sent on a fixed schedule (latency); 0: as fast as the answers come"},
 			&cli.IntFlag{Name: "workers", Value: 16, Usage: "concurrent connect-echo-close loops (handshake)"},
+			&cli.BoolFlag{Name: "wait-fin", Usage: "after the close handshake, wait for the server to close TCP first, as RFC 6455 asks (handshake)"},
 			&cli.DurationFlag{Name: "duration", Value: 5 * time.Second, Usage: "how long to measure (or, for idle, to hold the connections)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "limit for each connection's opening handshake"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON object instead of a table"},
@@ -79,6 +80,7 @@ type benchConfig struct {
 	window   int
 	rate     float64
 	workers  int
+	waitFIN  bool
 	duration time.Duration
 	timeout  time.Duration
 	tls      *tls.Config
@@ -197,6 +199,7 @@ func benchFlags(cmd *cli.Command) (benchConfig, error) {
 		window:   int(cmd.Int("window")),
 		rate:     cmd.Float("rate"),
 		workers:  int(cmd.Int("workers")),
+		waitFIN:  cmd.Bool("wait-fin"),
 		duration: cmd.Duration("duration"),
 		timeout:  cmd.Duration("timeout"),
 	}
@@ -558,7 +561,11 @@ func benchHandshake(ctx context.Context, e *env, cfg benchConfig, fails *failure
 					fails.add(err)
 					continue
 				}
-				if err := c.Close(statusNormal); err != nil {
+				closeConn := c.Close
+				if cfg.waitFIN {
+					closeConn = c.CloseWaitEOF
+				}
+				if err := closeConn(statusNormal); err != nil {
 					fails.add(fmt.Errorf("close: %w", err))
 					continue
 				}

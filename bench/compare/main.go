@@ -33,6 +33,7 @@ func main() {
 	flag.BoolVar(&cfg.markdown, "markdown", false, "print the table as GitHub markdown (for docs/performance.md)")
 	flag.StringVar(&cfg.peersDir, "peers", "bench/peers", "directory of the peers' config templates")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (configs, logs) even on success")
+	flag.StringVar(&cfg.baseline, "baseline", "", "another wsgate binary (an earlier commit) measured beside it as wsgate-base, for a before and after in one run; not a peer in the ratios")
 	flag.Parse()
 	if only != "" {
 		cfg.only = strings.Split(only, ",")
@@ -190,6 +191,18 @@ func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
 		return nil, nil, err
 	}
 	starting = append(starting, pending{&target{name: "wsgate", version: version}, c, addr})
+	if r.cfg.baseline != "" {
+		addr, err := freePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := r.kids.start(r.dir, baseline, "0", []string{"GOMAXPROCS=1"}, r.cfg.baseline, "serve",
+			"ws://"+echoAddr+"/", "--listen", addr, "--no-live", "--quiet")
+		if err != nil {
+			return nil, nil, err
+		}
+		starting = append(starting, pending{&target{name: baseline, version: versionOf(r.cfg.baseline, "version")}, c, addr})
+	}
 
 	u, g := unprivileged()
 	for _, p := range peers {
@@ -232,8 +245,8 @@ func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
 	}
 	for _, s := range starting {
 		if err := waitReady(ctx, s.c, s.addr); err != nil {
-			if s.t.name == "wsgate" {
-				return nil, nil, fmt.Errorf("wsgate serve: %w", err)
+			if s.t.name == "wsgate" || s.t.name == baseline {
+				return nil, nil, fmt.Errorf("%s serve: %w", s.t.name, err)
 			}
 			// A peer that will not run here is left out, not fatal.
 			skipped = append(skipped, fmt.Sprintf("%s (%v)", s.t.name, err))
@@ -424,7 +437,7 @@ func (r *runner) report(targets []*target, skipped []string, samples []sample, i
 	var names, peerNames, versions []string
 	for _, t := range targets {
 		names = append(names, t.name)
-		if t.name != "direct" && t.name != "wsgate" {
+		if t.name != "direct" && t.name != "wsgate" && t.name != baseline {
 			peerNames = append(peerNames, t.name)
 		}
 		if t.name != "direct" {
@@ -449,7 +462,7 @@ func (r *runner) report(targets []*target, skipped []string, samples []sample, i
 		fmt.Sprintf("Cells are medians over %d rounds (min and max per cell: --json); – is not measured.", r.cfg.rounds),
 		"Ratios are wsgate's median over the other's: above 1 is better for wsgate where \"better\" says higher, below 1 where it says lower.",
 		"cpu-per-gib: CPU seconds (utime+stime of the proxy's process tree, /proc ticks of 10 ms) during the throughput slices, per GiB relayed = echoed payload bytes × 2 directions / 2^30; one figure per round over both throughput scenarios.",
-		"latency-100 sends 2000 messages/s in all on a fixed schedule; handshake is connect + upgrade + one echo + close, 16 workers.",
+		"latency-100 sends 2000 messages/s in all on a fixed schedule, latency-100-10k 10,000; handshake is connect + upgrade + one echo + close, 16 workers; handshake-fin also waits for the server to close TCP after the close handshake (RFC 6455 §7.1.1).",
 		"! marks cells in which some connections failed (see the progress lines or --json).",
 	}
 	if len(idle) > 0 {

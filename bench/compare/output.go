@@ -28,7 +28,9 @@ func lines(samples []sample, idle []idleResult) []line {
 		one("cpu-per-gib", "CPU s/GiB", true, "%.2f"),
 		two("latency-1"),
 		two("latency-100"),
+		two("latency-100-10k"),
 		one("handshake", "conn/s", false, "%.0f"),
+		one("handshake-fin", "conn/s", false, "%.0f"),
 	}
 	byName := map[string]*line{}
 	for i := range out {

@@ -28,12 +28,19 @@ type scenario struct {
 	args []string
 }
 
+// baseline names the target of --baseline.
+const baseline = "wsgate-base"
+
 var scenarios = []scenario{
 	{"throughput-1", []string{"--scenario", "throughput", "--conns", "1", "--size", "65536"}},
 	{"throughput-32", []string{"--scenario", "throughput", "--conns", "32", "--size", "65536"}},
 	{"latency-1", []string{"--scenario", "latency", "--conns", "1", "--size", "32"}},
 	{"latency-100", []string{"--scenario", "latency", "--conns", "100", "--size", "32", "--rate", "2000"}},
+	{"latency-100-10k", []string{"--scenario", "latency", "--conns", "100", "--size", "32", "--rate", "10000"}},
 	{"handshake", []string{"--scenario", "handshake", "--workers", "16"}},
+	// A client that waits for the server's FIN after the close handshake,
+	// as RFC 6455 §7.1.1 has it: a FIN passed on late costs a whole cycle.
+	{"handshake-fin", []string{"--scenario", "handshake", "--workers", "16", "--wait-fin"}},
 }
 
 // benchResult holds the fields of wsgate bench --json that are used here.
@@ -77,6 +84,7 @@ type config struct {
 	slice                      time.Duration
 	only                       []string
 	skipIdle, markdown, keep   bool
+	baseline                   string // --baseline: another wsgate binary
 }
 
 // usage is a process tree's resident memory and open file descriptors.

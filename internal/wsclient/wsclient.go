@@ -427,6 +427,32 @@ func unexpected(err error) error {
 // should use SendClose.
 func (c *Conn) Close(code int) error {
 	defer c.nc.Close()
+	return c.closeHandshake(code)
+}
+
+// CloseWaitEOF is Close, and then waits up to 5 s more for the server to
+// close the TCP connection: RFC 6455 §7.1.1 has the server close it first,
+// and a polite client waits for that (TIME_WAIT then stays on the
+// server). A proxy that passes the server's FIN on late shows here.
+func (c *Conn) CloseWaitEOF(code int) error {
+	defer c.nc.Close()
+	if err := c.closeHandshake(code); err != nil {
+		return err
+	}
+	c.nc.SetReadDeadline(time.Now().Add(closeWait))
+	var b [1]byte
+	switch n, err := c.br.Read(b[:]); {
+	case n > 0:
+		return errors.New("wait for the server's FIN: bytes after the close frame")
+	case err != io.EOF:
+		return fmt.Errorf("wait for the server's FIN: %w", err)
+	}
+	return nil
+}
+
+// closeHandshake sends a close frame with code, unless the server's came
+// first, and waits for the server's.
+func (c *Conn) closeHandshake(code int) error {
 	if c.closeRecv {
 		return nil
 	}
