@@ -21,10 +21,14 @@
 //	             client ◀─── │ relay(Down): backend→client    │ ◀─── backend
 //	                         └────────────────────────────────┘
 //
-// Each direction runs on a goroutine while it has bytes to move. When its
-// socket is drained it waits in the parker (one epoll set per server, on
-// Linux), holding neither a goroutine nor a buffer, and a goroutine is
-// started for it again when bytes arrive: an idle tunnel costs about 5 KiB.
+// Each direction runs on a goroutine while it has bytes to move. How it
+// reads and writes sits behind one seam (socket.go): the portable path
+// (net.Conn: TLS, every system) or, for plain TCP on Linux, raw system
+// calls, frame-sized reads and the parker (one epoll set per server), in
+// which a quiet direction waits holding neither a goroutine nor a buffer:
+// an idle tunnel costs about 6 KiB. docs/design.md ("Inside a tunnel")
+// says which goroutine owns what, who may close what, and which locks
+// exist.
 //
 // The package never sees rule text: it takes a *rules.Table, and exposes its
 // counters as a Snapshot value that callers format as they like.
