@@ -57,8 +57,8 @@ type Tunnel struct {
 	onMessage  func(Message)
 
 	client, backend net.Conn
-	src             [2]reader // indexed by Direction; only its direction's goroutine uses it
-	parker          *parker   // nil: directions wait in their goroutines
+	parker          *parker // nil: directions wait in their goroutines
+	armed           [2]bool // the direction's socket is in the parker's epoll set; its goroutine's, or the parker's
 
 	live      atomic.Int32 // directions not yet ended
 	firstDone atomic.Int32 // 1 + the Direction that ended first
@@ -72,12 +72,11 @@ type Tunnel struct {
 	idle       time.Duration
 	lastActive atomic.Int64 // unix nanoseconds of the last byte written; kept only when idle > 0
 	idleTimer  *time.Timer  // under mu
-	expired    atomic.Bool  // closed by the idle timeout
 
 	mu        sync.Mutex // guards client while it is attached, closed and idleTimer
 	closed    bool
 	closeOnce sync.Once
-	stopped   atomic.Bool // closed by the proxy (shutdown), not a peer
+	closer    atomic.Int32 // who closed the tunnel, if not a peer: byProxy or byIdle
 
 	// Writing, and going away (graceful shutdown, goaway.go): wmu[d] is
 	// held around every write in direction d, so that a close frame can
@@ -87,6 +86,12 @@ type Tunnel struct {
 	away       [2]bool   // under wmu: our close frame was sent in this direction
 	awayWanted atomic.Bool
 }
+
+// Who closed a tunnel when its peers did not (Tunnel.closer).
+const (
+	byProxy = 1 + iota // a stop
+	byIdle             // the idle timeout
+)
 
 // result is how a tunnel ended.
 type result struct {
@@ -104,8 +109,6 @@ var errIdle = errors.New("idle timeout")
 func (t *Tunnel) start(pendingUp, pendingDown []byte, done func(result)) {
 	t.done = done
 	t.live.Store(2)
-	t.src[Up] = newReader(t, Up, t.client)
-	t.src[Down] = newReader(t, Down, t.backend)
 	if t.idle > 0 {
 		t.lastActive.Store(time.Now().UnixNano())
 		t.mu.Lock()
@@ -128,13 +131,16 @@ func (t *Tunnel) run(pendingUp, pendingDown []byte) result {
 // relay runs direction d until it ends or parks. woken says it was parked
 // and its socket turned readable.
 func (t *Tunnel) relay(d Direction, pending []byte, woken bool) {
+	// A reader per wake, not per tunnel: a parked direction then costs
+	// nothing but its Tunnel's fields.
+	src := newReader(t, d, t.from(d))
 	err := t.write(d, pending)
 	if err == nil {
-		err = t.loop(d, woken)
+		err = t.loop(d, src, woken)
 	}
 	if err == errQuiet {
 		// Parked last of all: the parker may start d again at once.
-		err = t.src[d].park()
+		err = src.park()
 	}
 	if err == errParked {
 		return
@@ -156,8 +162,7 @@ var parkAfter = time.Second // a variable for the tests only
 // new tunnel's directions start parked, and a direction that moved
 // nothing for parkAfter parks again: loop returns errQuiet, relay parks
 // it, and the parker calls relay again, woken, when bytes (or EOF) arrive.
-func (t *Tunnel) loop(d Direction, woken bool) error {
-	src := t.src[d]
+func (t *Tunnel) loop(d Direction, src reader, woken bool) error {
 	parks := src.parks()
 	if parks && !woken {
 		return errQuiet
@@ -219,6 +224,14 @@ func (t *Tunnel) write(d Direction, p []byte) error {
 	return err
 }
 
+// from is the connection direction d reads from.
+func (t *Tunnel) from(d Direction) net.Conn {
+	if d == Up {
+		return t.client
+	}
+	return t.backend
+}
+
 // to is the connection direction d writes to.
 func (t *Tunnel) to(d Direction) net.Conn {
 	if d == Up {
@@ -256,9 +269,9 @@ func (t *Tunnel) ended(d Direction, err error) {
 	t.closeBoth()
 	res := result{err: t.err}
 	switch {
-	case t.expired.Load():
+	case t.closer.Load() == byIdle:
 		res.closedBy, res.err = "idle", errIdle
-	case t.stopped.Load(), t.awayWanted.Load():
+	case t.closer.Load() == byProxy, t.awayWanted.Load():
 		res.closedBy = "proxy"
 	default:
 		res.closedBy = Direction(t.firstDone.Load() - 1).Side()
@@ -279,7 +292,7 @@ func (t *Tunnel) checkIdle() {
 		t.mu.Unlock()
 		return
 	}
-	t.expired.Store(true)
+	t.closer.CompareAndSwap(0, byIdle)
 	t.closeBoth()
 }
 
@@ -315,7 +328,7 @@ func (t *Tunnel) info() TunnelInfo {
 
 // stop ends the tunnel from the proxy's side (shutdown).
 func (t *Tunnel) stop() {
-	t.stopped.Store(true)
+	t.closer.CompareAndSwap(0, byProxy)
 	t.closeBoth()
 }
 

@@ -76,7 +76,6 @@ type rawReader struct {
 	readFn func(fd uintptr) bool // readOnce, made once so that a read allocates nothing
 	n      int                   // readOnce's result: bytes read, or
 	err    error                 // why not
-	armed  bool                  // the socket is in the parker's epoll set
 
 	// Frame-sized reads (batch).
 	until    time.Time // the read deadline loop wants; zero: none
@@ -141,7 +140,7 @@ func (r *rawReader) setDeadline(at time.Time) {
 
 func (r *rawReader) release()    { r.buf.put() }
 func (r *rawReader) parks() bool { return r.t.parker != nil }
-func (r *rawReader) park() error { return r.t.parker.park(r.t, r.d, r.rc, &r.armed) }
+func (r *rawReader) park() error { return r.t.parker.park(r.t, r.d, r.rc, &r.t.armed[r.d]) }
 
 // Frame-sized reads. A sender that writes a 64 KiB message in small
 // pieces (coder/websocket's client writes 4 KiB at a time) wakes the relay
