@@ -16,7 +16,7 @@ import (
 // TestSlowFrameNotHeld: the relay waits for the rest of a big frame only
 // for batchWait. A client sends a 64 KiB frame in 1 KiB pieces and waits
 // for each to be echoed before sending the next. The second piece sets the
-// mark (batch.go); the third comes back at once all the same (the read
+// mark (rawReader.batch); the third comes back at once all the same (the read
 // deadline, a second, would be too late), and the stalled frame leaves the
 // socket waking for any byte.
 func TestSlowFrameNotHeld(t *testing.T) {

@@ -67,6 +67,7 @@ type frameReader struct {
 	closes, closesAtAway int
 
 	// trace capture, only when Config.OnMessage is set
+	onMessage func(Message) // Config.OnMessage; nil: no trace
 	traceMax  int
 	capture   []byte
 	truncated bool
@@ -275,7 +276,7 @@ func (r *frameReader) frameDone() {
 }
 
 func (r *frameReader) emit(op Opcode, n int64, payload []byte, truncated, deflated bool) {
-	on := r.t.onMessage
+	on := r.onMessage
 	if on == nil {
 		return
 	}
@@ -300,7 +301,7 @@ func (r *frameReader) goRaw() { r.raw, r.dirty = true, 1 }
 // owed is how many payload bytes of the frame in progress have yet to
 // come: 0 between frames, inside a header, and once raw. The sender has
 // promised them, so waiting for them cannot wait for bytes that never come
-// from a sender that keeps its word (batch.go bounds the wait for one that
+// from a sender that keeps its word (rawReader.batch bounds the wait for one that
 // does not).
 func (r *frameReader) owed() int64 {
 	if r.raw {

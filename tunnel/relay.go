@@ -54,7 +54,6 @@ type Tunnel struct {
 	flows      [2]flow        // indexed by Direction
 	frames     [2]frameReader // indexed by Direction
 	closeFirst atomic.Int32   // 1 + the Direction that sent the first close frame
-	onMessage  func(Message)
 
 	client, backend net.Conn
 	parker          *parker // nil: directions wait in their goroutines
@@ -73,10 +72,9 @@ type Tunnel struct {
 	lastActive atomic.Int64 // unix nanoseconds of the last byte written; kept only when idle > 0
 	idleTimer  *time.Timer  // under mu
 
-	mu        sync.Mutex // guards client while it is attached, closed and idleTimer
-	closed    bool
-	closeOnce sync.Once
-	closer    atomic.Int32 // who closed the tunnel, if not a peer: byProxy or byIdle
+	mu     sync.Mutex // guards client while it is attached, closed and idleTimer
+	closed bool
+	closer atomic.Int32 // who closed the tunnel, if not a peer: byProxy or byIdle
 
 	// Writing, and going away (graceful shutdown, goaway.go): wmu[d] is
 	// held around every write in direction d, so that a close frame can
@@ -299,11 +297,11 @@ func (t *Tunnel) checkIdle() {
 // watch prepares the frame readers. websocket is false for a protocol
 // upgraded with upgrade=NAME: its bytes are relayed uncounted from the start.
 func (t *Tunnel) watch(websocket bool, onMessage func(Message), traceBytes int) {
-	t.onMessage = onMessage
 	for d := range t.frames {
 		r := &t.frames[d]
 		r.t, r.dir, r.f = t, Direction(d), &t.flows[d]
 		if onMessage != nil {
+			r.onMessage = onMessage
 			r.traceMax = traceBytes
 			r.capture = make([]byte, 0, traceBytes)
 		}
@@ -332,26 +330,28 @@ func (t *Tunnel) stop() {
 	t.closeBoth()
 }
 
-// closeBoth closes both connections, at once: it waits for no peer. A
-// direction blocked reading or writing wakes with an error, and a parked
+// closeBoth closes both connections, once, at once: it waits for no peer.
+// A direction blocked reading or writing wakes with an error, and a parked
 // one is woken to see it.
 func (t *Tunnel) closeBoth() {
-	t.closeOnce.Do(func() {
-		t.mu.Lock()
-		t.closed = true
-		client := t.client
-		if t.idleTimer != nil {
-			t.idleTimer.Stop()
-		}
+	t.mu.Lock()
+	if t.closed {
 		t.mu.Unlock()
-		if client != nil {
-			closeNow(client)
-		}
-		closeNow(t.backend)
-		if t.parker != nil {
-			t.parker.unpark(t)
-		}
-	})
+		return
+	}
+	t.closed = true
+	client := t.client
+	if t.idleTimer != nil {
+		t.idleTimer.Stop()
+	}
+	t.mu.Unlock()
+	if client != nil {
+		closeNow(client)
+	}
+	closeNow(t.backend)
+	if t.parker != nil {
+		t.parker.unpark(t)
+	}
 }
 
 // closeNow closes c without waiting for its peer. A TLS connection's
