@@ -83,40 +83,10 @@ func tcp(c net.Conn) *net.TCPConn {
 // connection to fn; everything is closed when the test ends.
 func backendOn(t testing.TB, ln net.Listener, fn func(c net.Conn, br *bufio.Reader)) string {
 	t.Helper()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				r, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				io.WriteString(c, switchHead("websocket", acceptKey(r.Header.Get("Sec-WebSocket-Key"))))
-				fn(c, br)
-			})
-		}
+	return rawBackendOn(t, ln, func(c net.Conn, br *bufio.Reader, r *http.Request) {
+		io.WriteString(c, switchHead("websocket", acceptKey(r.Header.Get("Sec-WebSocket-Key"))))
+		fn(c, br)
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
 
 // serveOn serves cfg on ln until the test ends, like serveConfig.

@@ -293,6 +293,12 @@ func rawBackend(t testing.TB, serve func(c net.Conn, br *bufio.Reader, r *http.R
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawBackendOn(t, ln, serve)
+}
+
+// rawBackendOn is rawBackend on a listener of the caller's (TLS, say).
+func rawBackendOn(t testing.TB, ln net.Listener, serve func(c net.Conn, br *bufio.Reader, r *http.Request)) string {
+	t.Helper()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
