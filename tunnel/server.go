@@ -187,7 +187,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cur.Load().pools.close()
 	s.transport.CloseIdleConnections()
 	if !s.reg.wait(ctx) {
-		errs = append(errs, fmt.Errorf("grace period over, %d tunnels closed at once: %w", s.reg.open(), ctx.Err()))
+		n, what := s.reg.open(), "tunnels"
+		if n == 1 {
+			what = "tunnel"
+		}
+		errs = append(errs, fmt.Errorf("grace period over, %d %s closed at once: %w", n, what, ctx.Err()))
 	}
 	s.reg.stopAll()
 	s.reg.wait(context.Background())

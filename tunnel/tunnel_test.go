@@ -623,7 +623,7 @@ func TestShutdownGraceEnds(t *testing.T) {
 	grace, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	err := srv.Shutdown(grace)
-	if err == nil || !strings.Contains(err.Error(), "grace period over, 1 tunnels") {
+	if err == nil || !strings.Contains(err.Error(), "grace period over, 1 tunnel closed") {
 		t.Errorf("Shutdown = %v; want the grace period over with 1 tunnel cut", err)
 	}
 	if s := srv.Snapshot(); s.Open != 0 {
