@@ -284,11 +284,18 @@ func (p *parser) line(text string, segs []segment) {
 	case text == "" || text[0] == '#':
 		return
 	case strings.HasPrefix(text, "</"):
-		name := strings.TrimSuffix(strings.TrimSpace(text[2:]), ">")
+		// As Apache: the first word must be </Name>; what follows it
+		// is ignored (observed on 2.4.71: "</Location> trailing" loads,
+		// "</Location>#c" and "</Location >" do not).
+		word, restAt := text, len(text)
+		if i := strings.IndexAny(text, " \t"); i >= 0 {
+			word, restAt = text[:i], i
+		}
+		name := strings.TrimSuffix(word[2:], ">")
 		top := p.top()
 		switch {
-		case !strings.HasSuffix(text, ">"):
-			p.errorf(pos, "</%s: missing closing '>'", name)
+		case !strings.HasSuffix(word, ">"):
+			p.errorf(pos, "</%s> directive missing closing '>'", name)
 			return
 		case top == nil:
 			p.errorf(pos, "</%s> without matching <%s> section", name, name)
@@ -296,6 +303,7 @@ func (p *parser) line(text string, segs []segment) {
 		case !strings.EqualFold(name, top.name):
 			p.errorf(pos, "expected </%s> but saw </%s> (the section opened at line %d)", top.name, name, top.pos.Line)
 		}
+		p.ignoredAfter(text, restAt, segs)
 		p.stack = p.stack[:len(p.stack)-1]
 		if top.balancer != nil && top.section.PreserveHost == nil && top.section.AddHeaders == nil {
 			return // a balancer section that sets nothing else
@@ -335,7 +343,9 @@ func (p *parser) line(text string, segs []segment) {
 	p.directive(d)
 }
 
-// open handles a "<Name args>" line.
+// open handles a "<Name args>" line. As Apache (core's dirsection), the
+// section's arguments end at the line's last '>', and what follows it is
+// ignored: "<Location /vw/> #adjust here" loads.
 func (p *parser) open(text string, segs []segment, pos Pos) {
 	nameEnd := strings.IndexFunc(text, func(r rune) bool { return r == '>' || r < 0x80 && isSpace(byte(r)) })
 	if nameEnd < 0 {
@@ -345,17 +355,19 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 	parentSkip, parent := p.skipping(), p.top()
 	s := &openSection{name: name, pos: pos, kind: sectSkip}
 	p.stack = append(p.stack, s)
+	end := strings.LastIndexByte(text, '>')
 	switch {
 	case parentSkip:
 		return // inside a skipped section: only nesting matters
-	case !strings.HasSuffix(text, ">"):
+	case end < 0:
 		p.errorf(pos, "<%s> directive missing closing '>'", name)
 		return
 	case parent != nil && parent.kind == sectProxy:
 		p.errorf(pos, "<%s> cannot occur within a <Proxy> section", name)
 		return
 	}
-	args, _, ok := p.split(segs, text[nameEnd:len(text)-1], nameEnd)
+	p.ignoredAfter(text, end+1, segs)
+	args, _, ok := p.split(segs, text[nameEnd:end], nameEnd)
 	if !ok {
 		return
 	}
@@ -397,6 +409,16 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 		}
 		p.errorf(pos, "%s", msg)
 	}
+}
+
+// ignoredAfter warns about words after a section line's '>', which Apache
+// ignores; a comment there (a guide's "#adjust here") is ignored quietly.
+func (p *parser) ignoredAfter(text string, from int, segs []segment) {
+	rest := strings.TrimLeft(text[from:], " \t")
+	if rest == "" || rest[0] == '#' {
+		return
+	}
+	p.warnf(p.at(segs, len(text)-len(rest)), "%q after the section's '>' is ignored, as Apache ignores it", rest)
 }
 
 var sectionNames = []string{"VirtualHost", "IfModule", "Proxy", "ProxyMatch", "Location", "LocationMatch",

@@ -279,6 +279,12 @@ func (p *parser) passReverse(d directive) {
 		p.errorf(args[n-1].pos, "%s: interpolate is not supported yet (ProxyPassInterpolateEnv is not)", d.name)
 		return
 	}
+	if len(args) == 3 && loc == nil {
+		// Apache reads a third word only as "interpolate" and ignores any
+		// other: guides copy ProxyPass parameters here (Keepalive=On).
+		p.warnf(args[2].pos, "%s: %q is ignored, as Apache ignores it (a third word means something only as interpolate)", d.name, args[2].text)
+		args = args[:2]
+	}
 	m := ReverseMap{Pos: d.pos}
 	switch {
 	case len(args) == 0:
@@ -290,8 +296,8 @@ func (p *parser) passReverse(d directive) {
 	case loc != nil && len(args) > 1:
 		p.errorf(args[1].pos, "%s can not have a path when defined in a location (want ProxyPassReverse URL)", d.name)
 		return
-	case len(args) > 2:
-		p.errorf(args[2].pos, "%s: unexpected %q (want ProxyPassReverse PATH URL)", d.name, args[2].text)
+	case len(args) > 3:
+		p.errorf(args[3].pos, "%s takes one, two or three arguments (as in Apache): unexpected %q", d.name, args[3].text)
 		return
 	case loc != nil && loc.Match:
 		p.warnf(d.pos, "%s inside <LocationMatch>: Apache would write the regular expression itself into Location headers; skipped (write ProxyPassReverse PATH URL outside the section)", d.name)

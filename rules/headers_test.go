@@ -140,7 +140,7 @@ func TestParseScopeErrors(t *testing.T) {
 		{`SetEnvIf OID("2.16.840.1.113730.1.13") x X`, `wsgate.conf:1:10: SetEnvIf OID("2.16.840.1.113730.1.13"): client certificate extensions are not supported by wsgate (it asks for no client certificate)`},
 		{"ProxyPassReverse", "wsgate.conf:1:17: ProxyPassReverse: missing URL"},
 		{"ProxyPassReverse http://b/", "wsgate.conf:1:18: ProxyPassReverse needs a path when not defined in a location (want ProxyPassReverse PATH URL)"},
-		{"ProxyPassReverse / http://b/ x", `wsgate.conf:1:30: ProxyPassReverse: unexpected "x" (want ProxyPassReverse PATH URL)`},
+		{"ProxyPassReverse / http://b/ x y", `wsgate.conf:1:32: ProxyPassReverse takes one, two or three arguments (as in Apache): unexpected "y"`},
 		{"ProxyPassReverse / http://b/ interpolate", "wsgate.conf:1:30: ProxyPassReverse: interpolate is not supported yet (ProxyPassInterpolateEnv is not)"},
 		{"ProxyPassReverse / balancer://", `wsgate.conf:1:20: ProxyPassReverse: balancer URL "balancer://" has no name (want balancer://NAME)`},
 		{"ProxyPassReverseCookiePath /a", "wsgate.conf:1:30: ProxyPassReverseCookiePath: want the backend's value and the public one (ProxyPassReverseCookiePath INTERNAL PUBLIC)"},

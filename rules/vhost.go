@@ -139,7 +139,8 @@ func (p *parser) readServerName(d directive, srv *server) {
 	if h, _, err := net.SplitHostPort(name); err == nil {
 		name = h
 	}
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	// Kept as written: Apache sends it so in X-Forwarded-Server (observed:
+	// ServerName HUB.DOMAIN.TLD), and compares it without case (named).
 	if srv.vh == nil {
 		p.serverName = name
 		p.warnf(d.pos, "%s outside <VirtualHost>: wsgate uses it only as the name of the virtual hosts that have none, as Apache does", d.name)
@@ -425,7 +426,7 @@ func (vh *VirtualHost) named(host string) bool {
 	if host == "" {
 		return false
 	}
-	if host == vh.ServerName {
+	if strings.EqualFold(host, strings.TrimSuffix(vh.ServerName, ".")) {
 		return true
 	}
 	for _, a := range vh.ServerAliases {

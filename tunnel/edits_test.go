@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -418,4 +419,63 @@ Header set X-OnSuccess s1
 		t.Errorf("backend was asked for %s; a redirect must never reach it", s.uri)
 	default:
 	}
+}
+
+// TestLegacyUpgradeLine: under ProxyWebsocketFallbackToProxyHttp Off the
+// backend gets Apache's legacy Upgrade line (observed on 2.4.71:
+// "WebSocket" whatever the client wrote), the rule's upgrade= as written,
+// "WebSocket" for upgrade=NONE (which Apache refuses: docs/apache.md,
+// difference 2), and for upgrade=ANY the client's protocol, where Apache
+// sends "*" (difference 8). Without it, the client's spelling.
+func TestLegacyUpgradeLine(t *testing.T) {
+	cases := []struct {
+		legacy  bool
+		param   string
+		client  string
+		backend string
+	}{
+		{true, "", "websocket", "WebSocket"},
+		{true, "", "WEBSOCKET", "WebSocket"},
+		{true, " upgrade=NONE", "websocket", "WebSocket"},
+		{true, " upgrade=websocket", "WebSocket", "websocket"},
+		{true, " upgrade=foo,WebSocket", "websocket", "foo,WebSocket"},
+		{true, " upgrade=ANY", "WEBSOCKET", "WEBSOCKET"},
+		{false, "", "WEBSOCKET", "WEBSOCKET"},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("legacy=%v%s/%s", tc.legacy, tc.param, tc.client), func(t *testing.T) {
+			backend, seenc := recordingBackend(t)
+			conf := "ProxyPass /ws/ ws://%[1]s/" + tc.param + "\n"
+			if tc.legacy {
+				conf = "ProxyWebsocketFallbackToProxyHttp Off\n" + conf
+			}
+			proxy, _ := serveRules(t, conf, backend)
+			_, _, resp := rawUpgradeAs(t, proxy, "/ws/x", tc.client)
+			if resp.StatusCode != 101 {
+				t.Fatalf("status = %d; want 101", resp.StatusCode)
+			}
+			if got := (<-seenc).header.Get("Upgrade"); got != tc.backend {
+				t.Errorf("backend got Upgrade: %q; want %q", got, tc.backend)
+			}
+		})
+	}
+}
+
+// rawUpgradeAs is rawUpgrade with the client's own spelling of Upgrade.
+func rawUpgradeAs(t *testing.T, addr, path, upgrade string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: %s\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, addr, upgrade, testKey)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	return c, br, resp
 }

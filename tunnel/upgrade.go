@@ -266,7 +266,7 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 		stripDeflate(h)
 	}
 	h.Set("Connection", "Upgrade")
-	h.Set("Upgrade", proto)
+	h.Set("Upgrade", sentUpgrade(m, proto))
 	if body != nil {
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
@@ -277,6 +277,27 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 	b.WriteString("\r\n")
 	b.Write(body)
 	return b.Bytes(), nil
+}
+
+// sentUpgrade is the Upgrade line sent to the backend: the protocol the
+// client asked for, except under ProxyWebsocketFallbackToProxyHttp Off,
+// where Apache's legacy mod_proxy_wstunnel writes its own (observed on
+// 2.4.71): the rule's upgrade= as written ("foo,WebSocket" too), and
+// "WebSocket" by default and for NONE (which Apache refuses, docs/apache.md
+// difference 2). For upgrade=ANY Apache sends "*", which every backend
+// refuses; wsgate sends the client's protocol (difference 8).
+func sentUpgrade(m rules.Match, proto string) string {
+	if !m.Legacy {
+		return proto
+	}
+	switch u := m.Rule.Upgrade; {
+	case u == "", strings.EqualFold(u, "NONE"):
+		return "WebSocket"
+	case strings.EqualFold(u, "ANY"), u == "*":
+		return proto
+	default:
+		return u
+	}
 }
 
 // checkSwitch accepts a 101 only if it switches to the protocol that was
