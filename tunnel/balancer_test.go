@@ -323,3 +323,45 @@ func TestPlainRequestFailover(t *testing.T) {
 		t.Errorf("dead member state = %q; want error", st)
 	}
 }
+
+// TestStickyPickCounts: a sticky pick moves the byrequests counters as if
+// the method had chosen that member. Each order of requests below (no
+// cookie, or a cookie naming a route, app09 naming none) went to these
+// members on Apache 2.4.71 with three members app01..app03 and
+// stickysession=SERVERID.
+func TestStickyPickCounts(t *testing.T) {
+	cases := []struct{ cookies, want string }{
+		{"- - app03 app09", "app01 app02 app03 app01"},
+		{"- - app09", "app01 app02 app03"},
+		{"app03 -", "app03 app01"},
+		{"- app03 -", "app01 app03 app02"},
+		{"- app03 - -", "app01 app03 app02 app01"},
+		{"app09 app09 app09", "app01 app02 app03"},
+		{"- app02 app02 - -", "app01 app02 app02 app03 app01"},
+		{"app01 app01 -", "app01 app01 app02"},
+	}
+	names := []*namedBackend{startNamed(t, "app01"), startNamed(t, "app02"), startNamed(t, "app03")}
+	for _, tc := range cases {
+		t.Run(tc.cookies, func(t *testing.T) {
+			var members []*rules.Member
+			for _, nb := range names {
+				members = append(members, memberOf(t, nb, func(m *rules.Member) { m.Route = nb.name }))
+			}
+			proxy, _ := balancerProxy(t, &rules.Balancer{StickySession: "SERVERID", Members: members})
+			ctx := testContext(t)
+			var got []string
+			for _, c := range strings.Fields(tc.cookies) {
+				var opts *websocket.DialOptions
+				if c != "-" {
+					opts = &websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {"SERVERID=sticky." + c}}}
+				}
+				name, conn := openTunnel(t, ctx, proxy, opts)
+				got = append(got, name)
+				conn.Close(websocket.StatusNormalClosure, "")
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("members = %s; want %s (Apache 2.4.71)", g, tc.want)
+			}
+		})
+	}
+}
