@@ -1,6 +1,7 @@
 package rules
 
 import (
+	_ "embed"
 	"slices"
 	"strings"
 )
@@ -76,40 +77,66 @@ var skippedDirectives = map[string]string{
 	"IndexOptions": noLocalContent, "AddIcon": noLocalContent, "DefaultType": "",
 	"ServerPath": "", "NameVirtualHost": "", "CoreDumpDirectory": "", "GracefulShutdownTimeout": "",
 	"ListenBackLog": "", "RequestReadTimeout": "", "RemoteIPHeader": "", "RemoteIPInternalProxy": "",
+	// Apache directives that change what a request gets, which wsgate does
+	// not do yet: the warning says what differs.
+
+	"MergeSlashes":            "wsgate behaves as MergeSlashes On",
+	"ProxyPassInterpolateEnv": "ProxyPass ... interpolate is not supported yet",
+	"ProxyRemote":             "wsgate connects to backends directly, not through another proxy",
+	"ProxyRemoteMatch":        "wsgate connects to backends directly, not through another proxy",
+	"ProxyBlock":              "wsgate blocks no hosts",
+	"NoProxy":                 "wsgate connects to backends directly, not through another proxy",
+	"ProxyDomain":             "wsgate proxies requests for any host name",
+	"ProxyMaxForwards":        "wsgate adds no Max-Forwards header",
+	"ProxyIOBufferSize":       "wsgate sizes its own buffers",
+	"ProxyReceiveBufferSize":  "wsgate leaves socket buffers to the system",
+	"ProxySourceAddress":      "wsgate lets the system choose the source address",
+	"ProxyStatus":             "wsgate's status page is --status",
+	"RewriteMap":              "not supported yet: rules that use the map do not map",
+	"ProxyHCExpr":             "health check expressions are not supported yet",
+	"ProxyHCTemplate":         "health check templates are not supported yet",
+	"ProxyHCTPsize":           "",
+	"ProxyFCGIBackendType":    "wsgate proxies HTTP and WebSocket only",
+	"ProxyFCGISetEnvIf":       "wsgate proxies HTTP and WebSocket only",
+	"ProxyExpressEnable":      "not supported yet",
+	"ProxyExpressDBMFile":     "not supported yet",
 }
 
 // refusedDirectives are Apache directives that would change what wsgate
 // does and that it does not implement yet: an error, never ignored.
 var refusedDirectives = map[string]string{
-	"Include":                 "including other files is not supported yet",
-	"IncludeOptional":         "including other files is not supported yet",
-	"MergeSlashes":            "not supported yet (wsgate behaves as MergeSlashes On)",
-	"ProxyPassInterpolateEnv": "not supported yet",
-	"ProxyRemote":             "not supported yet",
-	"ProxyRemoteMatch":        "not supported yet",
-	"ProxyBlock":              "not supported yet",
-	"NoProxy":                 "not supported yet",
-	"ProxyDomain":             "not supported yet",
-	"ProxyMaxForwards":        "not supported yet",
-	"ProxyIOBufferSize":       "not supported yet",
-	"ProxyReceiveBufferSize":  "not supported yet",
-	"ProxySourceAddress":      "not supported yet",
-	"ProxyStatus":             "not supported yet",
-	"RewriteMap":              "not supported yet",
-	"ProxyHCExpr":             "health checks are not supported yet",
-	"ProxyHCTemplate":         "health checks are not supported yet",
-	"ProxyHCTPsize":           "health checks are not supported yet",
-	"ProxyFCGIBackendType":    "not supported (wsgate proxies HTTP and WebSocket only)",
-	"ProxyFCGISetEnvIf":       "not supported (wsgate proxies HTTP and WebSocket only)",
-	"ProxyExpressEnable":      "not supported yet",
-	"ProxyExpressDBMFile":     "not supported yet",
+	"Include":         "including other files is not supported yet",
+	"IncludeOptional": "including other files is not supported yet",
 }
+
+// apacheNames are the directives and sections of Apache httpd 2.4 with every
+// module of Debian's apache2 loaded (apache-directives.txt, made by
+// apache-directives.sh with apache2 -L), lower case. Any of them that wsgate
+// does not read is skipped with a warning; a name Apache does not know
+// either is an unknown directive, as in Apache.
+var apacheNames = func() map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(apacheDirectivesTxt, "\n") {
+		if l = strings.TrimSpace(l); l != "" && l[0] != '#' {
+			m[strings.ToLower(l)] = l
+		}
+	}
+	return m
+}()
+
+//go:embed apache-directives.txt
+var apacheDirectivesTxt string
 
 var (
 	skipped         = lowerKeys(skippedDirectives)
 	refused         = lowerKeys(refusedDirectives)
 	knownDirectives = func() []string {
 		var names []string
+		for _, n := range apacheNames {
+			if n[0] != '<' {
+				names = append(names, n)
+			}
+		}
 		for _, n := range directiveNames {
 			names = append(names, n)
 		}
@@ -120,7 +147,7 @@ var (
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		return names
+		return slices.Compact(names)
 	}()
 )
 

@@ -403,6 +403,10 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 	case "if", "elseif", "else", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection", "limit", "limitexcept", "macro":
 		p.errorf(pos, "<%s> sections are not supported yet", name)
 	default:
+		if _, ok := apacheNames["<"+lower]; ok {
+			p.warnf(pos, "<%s>: skipped with its contents (an Apache section wsgate does not use)", name)
+			return
+		}
 		msg := fmt.Sprintf("unknown section <%s>", name)
 		if sg := suggestName(name, sectionNames); sg != "" {
 			msg += fmt.Sprintf(" (did you mean <%s>?)", sg)
@@ -733,6 +737,10 @@ func (p *parser) other(d directive) {
 	}
 	if why, ok := refused[lower]; ok {
 		p.errorf(d.pos, "%s: %s", d.name, why)
+		return
+	}
+	if _, ok := apacheNames[lower]; ok {
+		p.warnf(d.pos, "%s: skipped (an Apache directive wsgate does not use)", d.name)
 		return
 	}
 	msg := fmt.Sprintf("%s: unknown directive", d.name)

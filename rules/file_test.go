@@ -286,3 +286,23 @@ func TestLoadFile(t *testing.T) {
 		t.Errorf("LoadFile(missing) = %v; want a not-exist error", err)
 	}
 }
+
+// TestEveryApacheDirective: nothing Apache 2.4 accepts (with every module
+// of Debian's apache2 loaded: apache-directives.txt) is an unknown
+// directive or section to wsgate. Each is read, skipped with a warning,
+// or refused for a reason of its own (Include, for now).
+func TestEveryApacheDirective(t *testing.T) {
+	if len(apacheNames) < 500 {
+		t.Fatalf("apache-directives.txt holds %d names; want Apache's 700 or so", len(apacheNames))
+	}
+	for _, name := range apacheNames {
+		src := name + " x\nProxyPass /ws/ ws://127.0.0.1:9001/\n"
+		if name[0] == '<' {
+			src = name + " x>\n</" + name[1:] + ">\nProxyPass /ws/ ws://127.0.0.1:9001/\n"
+		}
+		_, err := ParseFile("wsgate.conf", []byte(src), Options{})
+		if err != nil && (strings.Contains(err.Error(), "unknown directive") || strings.Contains(err.Error(), "unknown section")) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
