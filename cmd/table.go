@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/urfave/cli/v3"
@@ -22,6 +23,8 @@ func ruleFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "pass-match",
 			Usage: "a mapping, as ProxyPassMatch's arguments: 'REGEX URL [key=value ...]' (repeatable; after --pass, before the file's rules)"},
 		&cli.BoolFlag{Name: "strict", Usage: "treat warnings about the rules file (skipped directives) as errors"},
+		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"},
+			Usage: "a name <IfDefine> finds defined, as httpd -D NAME (repeatable)"},
 		&cli.DurationFlag{Name: "timeout",
 			Usage: "Apache's Timeout: with timeout= or ProxyTimeout it sets the tunnels' idle timeout (max of both); unset: no idle timeout"},
 		originFlag(),
@@ -35,7 +38,8 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 	var errs rules.ErrorList
 	table := &rules.Table{}
 	if path := cmd.String("config"); path != "" {
-		t, err := rules.LoadFile(path, rules.Options{Strict: cmd.Bool("strict")})
+		t, err := rules.LoadFile(path, rules.Options{Strict: cmd.Bool("strict"),
+			Defines: cmd.StringSlice("define"), Getenv: os.Getenv})
 		var list rules.ErrorList
 		var one *rules.Error
 		switch {

@@ -21,6 +21,7 @@ var directiveNames = func() map[string]string {
 		"ServerName", "ServerAlias", "AllowEncodedSlashes", "ProxyPassInherit", "ProxyBadHeader",
 		"RewriteOptions", "Redirect", "RedirectMatch", "RedirectPermanent", "RedirectTemp",
 		"LimitRequestLine", "LimitRequestFieldSize", "LimitRequestFields",
+		"Include", "IncludeOptional", "Define", "UnDefine", "ServerRoot",
 		"WsgateAllowOrigin", // wsgate's own, not Apache's
 	} {
 		m[strings.ToLower(n)] = n
@@ -39,7 +40,7 @@ const (
 // ("" for "not used by wsgate").
 var skippedDirectives = map[string]string{
 	"LoadModule": "wsgate has the modules it needs built in", "LoadFile": "",
-	"ServerAdmin": "", "ServerRoot": "",
+	"ServerAdmin":  "",
 	"ServerTokens": "", "ServerSignature": "", "DocumentRoot": noLocalContent,
 	"ErrorLog": "wsgate logs to standard error", "CustomLog": "wsgate logs to standard error",
 	"TransferLog": "wsgate logs to standard error", "LogLevel": "use wsgate --verbose",
@@ -104,10 +105,7 @@ var skippedDirectives = map[string]string{
 
 // refusedDirectives are Apache directives that would change what wsgate
 // does and that it does not implement yet: an error, never ignored.
-var refusedDirectives = map[string]string{
-	"Include":         "including other files is not supported yet",
-	"IncludeOptional": "including other files is not supported yet",
-}
+var refusedDirectives = map[string]string{}
 
 // apacheNames are the directives and sections of Apache httpd 2.4 with every
 // module of Debian's apache2 loaded (apache-directives.txt, made by

@@ -16,6 +16,14 @@ type Options struct {
 	// an inactive RewriteRule ...) into an error. Default: warnings are
 	// collected in Table.Warnings and the file is accepted.
 	Strict bool
+	// Defines are the names <IfDefine> finds defined from the start, as
+	// httpd's -D NAME (--define). Define lines add to them.
+	Defines []string
+	// Getenv looks up ${NAME} that no Define sets, as Apache looks in its
+	// environment. Nil: only Defines.
+	Getenv func(string) string
+
+	files bool // the rules come from a file (LoadFile): Include may read others
 }
 
 // LoadFile reads the rules file at path and parses it with ParseFile.
@@ -27,6 +35,7 @@ func LoadFile(path string, opts Options) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.files = true
 	t, err := ParseFile(path, src, opts)
 	if err != nil {
 		return nil, err
@@ -59,7 +68,11 @@ func LoadFile(path string, opts Options) (*Table, error) {
 // Table.Warnings (errors with Options.Strict); see docs/rules.md.
 func ParseFile(name string, src []byte, opts Options) (*Table, error) {
 	t := &Table{}
-	p := &parser{name: name, opts: opts, t: t, main: newServer(t, nil)}
+	p := &parser{name: name, opts: opts, t: t, main: newServer(t, nil),
+		serverRoot: filepath.Dir(name), defines: map[string]string{}, undefinedSeen: map[string]bool{}}
+	for _, d := range opts.Defines {
+		p.defines[d] = ""
+	}
 	p.parse(string(src))
 	p.finish()
 	if err := p.errs.err(); err != nil {
@@ -75,6 +88,7 @@ const (
 	sectSkip            // <Directory> ...: skipped whole
 	sectHost            // <VirtualHost>: a server of its own (vhost.go)
 	sectLocation        // <Location>, <LocationMatch>: per-path settings (location.go)
+	sectIf              // <If>, <ElseIf>, <Else>: read, but only what wsgate skips (include.go)
 )
 
 type openSection struct {
@@ -126,6 +140,14 @@ type parser struct {
 	// serverName is the main server's ServerName: a virtual host without
 	// one is known by it, as in Apache.
 	serverName string
+
+	// Includes and variables (include.go).
+	serverRoot    string            // ServerRoot; the main file's directory by default
+	depth         int               // nested Includes
+	defines       map[string]string // Define NAME VALUE, --define NAME
+	undefinedSeen map[string]bool   // ${NAME} warned about
+	included      bool              // an Include was read: a whole installation
+	modules       map[string]bool   // LoadModule'd modules, by identifier and source file name
 
 	balSet  map[*Balancer]map[string]Pos // balancer parameters set, and where
 	balRefs []balancerRef                // balancer:// targets, checked at the end
@@ -280,6 +302,13 @@ func (p *parser) skipping() bool {
 // line handles one logical line, already trimmed.
 func (p *parser) line(text string, segs []segment) {
 	pos := p.at(segs, 0)
+	if !p.skipping() {
+		// An undefined ${NAME} is worth a warning only on a line wsgate
+		// reads: Debian's ErrorLog ${APACHE_LOG_DIR}/... is skipped anyway.
+		name, _, _ := strings.Cut(strings.TrimLeft(text, "<"), " ")
+		_, reads := directiveNames[strings.ToLower(name)]
+		text = p.expand(text, segs, reads || strings.HasPrefix(text, "<"))
+	}
 	switch {
 	case text == "" || text[0] == '#':
 		return
@@ -332,6 +361,31 @@ func (p *parser) line(text string, segs []segment) {
 		return
 	}
 	d := directive{pos: pos, name: text[:nameEnd], args: args, end: end}
+	switch strings.ToLower(d.name) {
+	case "include", "includeoptional":
+		p.include(d, strings.EqualFold(d.name, "IncludeOptional"))
+		return
+	case "define", "undefine":
+		p.define(d, strings.EqualFold(d.name, "UnDefine"))
+		return
+	case "serverroot":
+		if a, ok := p.one(d, "directory"); ok {
+			p.serverRoot = a.text
+		}
+		return
+	case "loadmodule":
+		if len(d.args) == 2 {
+			p.loaded(d.args[0].text, d.args[1].text)
+		}
+	}
+	if p.inIf() {
+		if _, reads := directiveNames[strings.ToLower(d.name)]; reads {
+			p.errorf(d.pos, "%s inside <If>: wsgate does not evaluate <If> expressions, so it cannot tell whether this line applies; take it out of the <If> section", d.name)
+			return
+		}
+		p.other(d)
+		return
+	}
 	if top := p.top(); top != nil && top.kind == sectProxy {
 		p.inProxy(d, top)
 		return
@@ -372,13 +426,19 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 		return
 	}
 	lower := strings.ToLower(name)
+	if p.inIf() && slices.Contains([]string{"virtualhost", "location", "locationmatch", "proxy"}, lower) {
+		p.errorf(pos, "<%s> inside <If>: wsgate does not evaluate <If> expressions, so it cannot tell whether this section applies; take it out of the <If> section", name)
+		return
+	}
 	switch lower {
 	case "virtualhost":
 		p.openHost(s, args, pos)
 	case "location", "locationmatch":
 		p.openLocation(s, lower == "locationmatch", args, pos)
 	case "ifmodule":
-		s.kind = sectRead
+		if p.ifModule(args, pos) {
+			s.kind = sectRead
+		}
 	case "proxy":
 		switch {
 		case len(args) != 1:
@@ -400,7 +460,17 @@ func (p *parser) open(text string, segs []segment, pos Pos) {
 		p.errorf(pos, "<ProxyMatch> is not supported yet")
 	case "directory", "directorymatch", "files", "filesmatch":
 		p.warnf(pos, "<%s> sections are not supported yet; the section is skipped", name)
-	case "if", "elseif", "else", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection", "limit", "limitexcept", "macro":
+	case "ifdefine":
+		if p.ifDefine(args, pos) {
+			s.kind = sectRead
+		}
+	case "ifversion":
+		if p.ifVersion(args, pos) {
+			s.kind = sectRead
+		}
+	case "if", "elseif", "else":
+		s.kind = sectIf
+	case "iffile", "ifdirective", "ifsection", "limit", "limitexcept", "macro":
 		p.errorf(pos, "<%s> sections are not supported yet", name)
 	default:
 		if _, ok := apacheNames["<"+lower]; ok {

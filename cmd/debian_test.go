@@ -1,0 +1,175 @@
+package cmd
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/apachetest"
+)
+
+// debianLayout copies Debian's /etc/apache2 (the apache2 package) into a
+// temporary directory, enables the proxy modules as a2enmod would, points
+// ports.conf at a free loopback port and enables one proxy site for
+// backend. It returns apache2.conf's path and the port. The test skips
+// where the package is not installed.
+func debianLayout(t *testing.T, backend string) (string, string) {
+	t.Helper()
+	if _, err := os.Stat("/etc/apache2/apache2.conf"); err != nil {
+		t.Skip("Debian's apache2 is not installed (/etc/apache2/apache2.conf)")
+	}
+	root := filepath.Join(t.TempDir(), "apache2")
+	if out, err := exec.Command("cp", "-a", "/etc/apache2", root).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	for _, m := range []string{"proxy", "proxy_http", "proxy_wstunnel", "rewrite", "headers"} {
+		for _, ext := range []string{".load", ".conf"} {
+			if _, err := os.Stat(filepath.Join(root, "mods-available", m+ext)); err == nil {
+				os.Symlink("../mods-available/"+m+ext, filepath.Join(root, "mods-enabled", m+ext))
+			}
+		}
+	}
+	port := freePort(t)
+	_, p, _ := net.SplitHostPort(port)
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ports.conf", "Listen 127.0.0.1:"+p+"\n\n<IfModule ssl_module>\n\tListen 443\n</IfModule>\n\n<IfModule mod_gnutls.c>\n\tListen 443\n</IfModule>\n")
+	write("sites-available/ws.conf", fmt.Sprintf(`<VirtualHost *:%s>
+	ServerName ws.example.com
+	ErrorLog ${APACHE_LOG_DIR}/ws-error.log
+	ProxyPass /ws/ ws://%s/
+	ProxyPassReverse /ws/ ws://%s/
+</VirtualHost>
+`, p, backend, backend))
+	os.Symlink("../sites-available/ws.conf", filepath.Join(root, "sites-enabled", "ws.conf"))
+	return filepath.Join(root, "apache2.conf"), port
+}
+
+// TestDebianLayout: wsgate reads a whole Debian apache2 installation (its
+// mods-enabled, conf-enabled and sites-enabled includes, Define,
+// <IfDefine>, <IfModule> by its LoadModule lines, ${APACHE_LOG_DIR}),
+// positions its messages by file and line, and routes as that Apache does
+// (with WSGATE_APACHE, the same tree runs in a real Apache and the same
+// requests get the same answers).
+func TestDebianLayout(t *testing.T) {
+	backend := startEchoServer(t)
+	conf, port := debianLayout(t, backend)
+	root := filepath.Dir(conf)
+
+	res := runCmd(t, "", "check", "-c", conf)
+	if res.code != 0 {
+		t.Fatalf("check exited %d:\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{
+		root + "/sites-enabled/ws.conf:4:", // the ProxyPass, by its own file
+		root + "/mods-enabled/proxy.load:", // a LoadModule line, skipped
+		root + "/ports.conf:1:",            // Listen
+	} {
+		if !strings.Contains(res.stdout+res.stderr, want) {
+			t.Errorf("check does not mention %s:\n%s%s", want, res.stdout, res.stderr)
+		}
+	}
+	if strings.Contains(res.stdout+res.stderr, "Listen 127.0.0.1:443") {
+		t.Errorf("ports.conf's <IfModule ssl_module> Listen 443 was read, though mod_ssl is not loaded:\n%s", res.stdout)
+	}
+
+	// Each on a tree of its own, listening where its ports.conf says: the
+	// port decides which virtual hosts may answer.
+	wsgate, _ := background(t, "serve", "-c", conf, "--no-live", "--quiet")
+	if wsgate != port {
+		t.Errorf("serve listens on %s; want ports.conf's %s", wsgate, port)
+	}
+	fronts := map[string]string{"wsgate": wsgate}
+	if h, ok := apachetest.Lookup(); ok {
+		conf, port := debianLayout(t, backend)
+		fronts["apache"] = startDebianApache(t, h, filepath.Dir(conf), port)
+	}
+	cases := []struct {
+		host, target string
+		upgrade      bool
+		want         int
+	}{
+		{"ws.example.com", "/ws/chat", true, 101},
+		{"ws.example.com", "/ws/", false, 200}, // the echo backend's page, as plain HTTP
+		{"ws.example.com", "/other", false, 404},
+		// Only ws.conf's virtual host is on this port (000-default.conf's is
+		// *:80): it answers every name.
+		{"default.example.com", "/ws/chat", true, 101},
+	}
+	for name, addr := range fronts {
+		for _, tc := range cases {
+			if got := debianRequest(t, addr, tc.host, tc.target, tc.upgrade); got != tc.want {
+				t.Errorf("%s: %s%s (upgrade %v) = %d; want %d", name, tc.host, tc.target, tc.upgrade, got, tc.want)
+			}
+		}
+	}
+}
+
+// startDebianApache runs Apache on the tree with the variables Debian's
+// envvars would set, and returns its address.
+func startDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) string {
+	t.Helper()
+	run := filepath.Join(t.TempDir(), "run")
+	os.MkdirAll(filepath.Join(run, "lock"), 0o755)
+	env := append(os.Environ(), "APACHE_RUN_USER=www-data", "APACHE_RUN_GROUP=www-data",
+		"APACHE_PID_FILE="+run+"/apache2.pid", "APACHE_RUN_DIR="+run, "APACHE_LOCK_DIR="+run+"/lock",
+		"APACHE_LOG_DIR="+run)
+	cmd := exec.Command(h.Bin, "-d", root, "-f", filepath.Join(root, "apache2.conf"), "-k", "start")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("apache2: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		stop := exec.Command(h.Bin, "-d", root, "-f", filepath.Join(root, "apache2.conf"), "-k", "stop")
+		stop.Env = env
+		stop.Run()
+		time.Sleep(300 * time.Millisecond)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(run, "error.log"))
+			t.Fatalf("Apache does not listen on %s: %s", addr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// debianRequest sends one request and returns the status.
+func debianRequest(t *testing.T, addr, host, target string, upgrade bool) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n"
+	if upgrade {
+		req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	} else {
+		req += "Connection: close\r\n"
+	}
+	fmt.Fprint(c, req+"\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", host, target, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
