@@ -447,3 +447,71 @@ func TestHeaderLineLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestBareLF: a request head with a bare LF anywhere (request line, a
+// header line, the blank line) is answered 400 and the connection closed,
+// as Apache 2.4.71 answers it, with a log line, and never reaches the
+// backend; bare LFs in a body are the body's, and a keep-alive
+// connection's next head is watched again.
+func TestBareLF(t *testing.T) {
+	backend, seenc := recordingBackend(t)
+	logs := &logBuffer{}
+	proxy, _ := serveConfig(t, Config{Table: flagTable(t, "/ ws://"+backend+"/"), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	up := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n"
+	cases := []struct {
+		name  string
+		parts []string // sent one after the other, each after the last answer
+		want  []int
+	}{
+		{"request line", []string{"GET /x HTTP/1.1\nHost: h\r\n\r\n"}, []int{400}},
+		{"header line", []string{"GET /x HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n"}, []int{400}},
+		{"blank line", []string{"GET /x HTTP/1.1\r\nHost: h\r\n\n"}, []int{400}},
+		{"upgrade", []string{"GET /x HTTP/1.1\r\nHost: h\r\n" + strings.ReplaceAll(up, "Upgrade\r\n", "Upgrade\n") + "\r\n"}, []int{400}},
+		{"all CRLF", []string{"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"}, []int{200}},
+		{"bare LFs in a body, then a good head",
+			[]string{"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\na\nb\n\n", "GET /y HTTP/1.1\r\nHost: h\r\n\r\n"}, []int{200, 200}},
+		{"a good head, then a bad one", []string{"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", "GET /y HTTP/1.1\nHost: h\r\n\r\n"}, []int{200, 400}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", proxy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(c)
+			for i, part := range tc.parts {
+				io.WriteString(c, part)
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("answer %d: %v", i+1, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.want[i] {
+					t.Fatalf("answer %d = %d; want %d", i+1, resp.StatusCode, tc.want[i])
+				}
+				if tc.want[i] == 400 {
+					if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+						t.Errorf("after the 400: read %d bytes, %v; want EOF", n, err)
+					}
+					if !strings.Contains(logs.String(), "bare LF") {
+						t.Errorf("no log line for the 400:\n%s", logs)
+					}
+				}
+			}
+			for range len(tc.want) {
+				select {
+				case <-seenc:
+				default:
+				}
+			}
+			select {
+			case s := <-seenc:
+				t.Errorf("the backend saw %s", s.uri)
+			default:
+			}
+		})
+	}
+}

@@ -144,7 +144,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		IdleTimeout:       s.headerTimeout(),
 		MaxHeaderBytes:    s.maxHeaderBytes(),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         headState,
 	}
+	ln = headListener{ln, s}
 	s.mu.Lock()
 	if s.shutdown {
 		// Shutdown ran before this Serve got going: it must not start

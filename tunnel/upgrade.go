@@ -127,6 +127,9 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		end()
 		return
 	}
+	if hc, ok := client.(*headConn); ok {
+		client = hc.NetConn() // the head is read: the relay wants the socket itself
+	}
 	tunnelled = true
 	if !t.attach(client) {
 		client.Close()
