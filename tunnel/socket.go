@@ -18,7 +18,7 @@ import (
 //   - the Linux path (socket_linux.go), for plain TCP sockets: raw system
 //     calls inside Go's poller, no buffer held while waiting, frame-sized
 //     reads (SO_RCVLOWAT), and parking idle directions in an epoll set of
-//     the server's (park_linux.go) so that they hold no goroutine.
+//     the server's (parker_linux.go) so that they hold no goroutine.
 //
 // Both are the product: the tests run the whole suite on each
 // (WSGATE_RELAY=portable forces the portable path; docs/design.md).

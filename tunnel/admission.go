@@ -105,10 +105,3 @@ func (s *Server) admitUpgrade(r *http.Request, t *rules.Table) error {
 	}
 	return nil
 }
-
-// open is the number of live tunnels.
-func (r *registry) open() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.live)
-}
