@@ -185,7 +185,7 @@ func routeCommand(e *env) *cli.Command {
 }
 
 // route prints where serve would send a request, using the very same
-// Table.Match and Rule.UpgradeTo.
+// Table.Match and Match.Action.
 func route(e *env, table *rules.Table, method, target, host string, header http.Header, port int) error {
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
@@ -226,14 +226,20 @@ func route(e *env, table *rules.Table, method, target, host string, header http.
 		fmt.Fprintf(e.stdout, "answer   %s (wsgate answers; nothing is proxied)\n", answer)
 		return nil
 	}
+	rule := m.Rule
+	if b := m.Balancer; b != nil && len(b.Members) > 0 {
+		// The server decides on the member it picks; the members of a
+		// balancer share a scheme in every sensible configuration.
+		m = m.Member(b.Members[0])
+		fmt.Fprintf(e.stdout, "balancer balancer://%s: %d members, the first shown\n", b.Name, len(b.Members))
+	}
 	asked := strings.Join(header.Values("Upgrade"), ", ")
-	proto, upgrade := m.Rule.UpgradeTo(asked)
 	backend := m.URL()
 	var as string
-	switch {
-	case upgrade:
+	switch act, proto := m.Action(req); act {
+	case rules.ActTunnel:
 		as = fmt.Sprintf("tunnel, if the backend answers 101 (Upgrade: %s)", proto)
-	case m.Legacy && asked != "":
+	case rules.ActUpgradeRequired:
 		as = fmt.Sprintf("426 Upgrade Required: the rule does not allow Upgrade %q", asked)
 	default:
 		as = "plain HTTP"
@@ -247,7 +253,7 @@ func route(e *env, table *rules.Table, method, target, host string, header http.
 			backend = "https" + strings.TrimPrefix(backend, "wss")
 		}
 	}
-	fmt.Fprintf(e.stdout, "rule     %s: %s\n", m.Rule.Pos, m.Rule)
+	fmt.Fprintf(e.stdout, "rule     %s: %s\n", rule.Pos, rule)
 	fmt.Fprintf(e.stdout, "backend  %s\n", backend)
 	fmt.Fprintf(e.stdout, "as       %s\n", as)
 	idle := "none"

@@ -118,3 +118,23 @@ func TestSecondSignalCutsStalledTunnel(t *testing.T) {
 		t.Fatalf("serve still running %v after the second signal", time.Since(start))
 	}
 }
+
+// TestRouteAgreesWithServe: route and serve make one decision
+// (rules.Match.Action). On a balancer of ws:// members, route used to
+// answer "plain HTTP" for an upgrade that serve tunnels (issue 18).
+func TestRouteAgreesWithServe(t *testing.T) {
+	a, b := startEchoServer(t), startEchoServer(t)
+	pass := "/chat/ ws://" + a + "/ ws://" + b + "/"
+	res := runCmd(t, "", "route", "--pass", pass, "-H", "Upgrade: websocket", "/chat/x")
+	if res.code != 0 || !strings.Contains(res.stdout, "as       tunnel") {
+		t.Fatalf("route = %d:\n%s%s\nwant a tunnel", res.code, res.stdout, res.stderr)
+	}
+	addr, _ := background(t, "serve", "--pass", pass, "--listen", "127.0.0.1:0", "--no-live", "--quiet")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/chat/x", nil)
+	if err != nil {
+		t.Fatalf("serve did not tunnel: %v", err)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+}

@@ -853,3 +853,36 @@ func allWebSocket(b *Balancer) bool {
 	}
 	return len(b.Members) > 0
 }
+
+// Action is what the proxy does with a matched request.
+type Action int
+
+const (
+	ActPlain           Action = iota // proxied as plain HTTP (ws:// as http://)
+	ActTunnel                        // the upgrade is forwarded; a valid 101 opens a tunnel
+	ActUpgradeRequired               // 426: a legacy rule refuses this Upgrade
+	ActRedirect                      // answered by wsgate itself (Redirect, RedirectMatch)
+)
+
+// Action decides what happens to r once it matched m: the one decision
+// that the server, wsgate route and wsgate check all make. For a balancer
+// it needs a member applied (Member): the member's URL decides. It also
+// returns the protocol the backend is asked for, for Tunnel.
+func (m Match) Action(r *http.Request) (Action, string) {
+	if m.Redirect != nil {
+		return ActRedirect, ""
+	}
+	// An HTTP/1.0 request's Upgrade header is ignored (RFC 9110 §7.8);
+	// Apache would tunnel without ever sending the 101 status line.
+	if !r.ProtoAtLeast(1, 1) {
+		return ActPlain, ""
+	}
+	asked := strings.Join(r.Header.Values("Upgrade"), ", ")
+	if proto, ok := m.Rule.UpgradeTo(asked); ok {
+		return ActTunnel, proto
+	}
+	if m.Legacy && asked != "" {
+		return ActUpgradeRequired, ""
+	}
+	return ActPlain, ""
+}

@@ -256,22 +256,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		m = memberMatch(m, bt.mem)
 	}
-	// An HTTP/1.0 request's Upgrade header is ignored (RFC 9110 §7.8);
-	// Apache would tunnel without ever sending the 101 status line.
-	if r.ProtoAtLeast(1, 1) {
-		asked := headerValue(r.Header, "Upgrade")
-		if proto, ok := m.Rule.UpgradeTo(asked); ok {
-			if err := s.admitUpgrade(r, cur.table); err != nil {
-				s.fail(w, r, err)
-				return
-			}
-			s.upgrade(w, r, m, proto, bt)
+	switch act, proto := m.Action(r); act {
+	case rules.ActTunnel:
+		if err := s.admitUpgrade(r, cur.table); err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		if m.Legacy && asked != "" {
-			s.upgradeRequired(w, r, m)
-			return
-		}
+		s.upgrade(w, r, m, proto, bt)
+		return
+	case rules.ActUpgradeRequired:
+		s.upgradeRequired(w, r, m)
+		return
 	}
 	s.reg.plain.Add(1)
 	if bt.mem != nil {
