@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // frames64K is about 64 KiB of whole masked binary frames of the given
@@ -47,7 +48,7 @@ func BenchmarkRelay(b *testing.B) {
 
 func benchRelay(b *testing.B, proto string, msg []byte) {
 	backend := rawBackend(b, func(c net.Conn, br *bufio.Reader, r *http.Request) {
-		io.WriteString(c, switchHead(proto, acceptKey(r.Header.Get("Sec-WebSocket-Key"))))
+		io.WriteString(c, switchHead(proto, wsproto.AcceptKey(r.Header.Get("Sec-WebSocket-Key"))))
 		io.Copy(c, br)
 	})
 	proxy, srv := startProxy(b, "/ ws://"+backend+"/ upgrade="+proto)

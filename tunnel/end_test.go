@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/wsproto"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -84,7 +85,7 @@ func tcp(c net.Conn) *net.TCPConn {
 func backendOn(t testing.TB, ln net.Listener, fn func(c net.Conn, br *bufio.Reader)) string {
 	t.Helper()
 	return rawBackendOn(t, ln, func(c net.Conn, br *bufio.Reader, r *http.Request) {
-		io.WriteString(c, switchHead("websocket", acceptKey(r.Header.Get("Sec-WebSocket-Key"))))
+		io.WriteString(c, switchHead("websocket", wsproto.AcceptKey(r.Header.Get("Sec-WebSocket-Key"))))
 		fn(c, br)
 	})
 }
@@ -204,7 +205,7 @@ var endCases = []endCase{
 			if op, p, err := readFrame(br); err != nil || op != OpText || string(p) != "hello" {
 				t.Fatalf("echo = %v %q, %v", op, p, err)
 			}
-			c.Write(frame(true, false, OpClose, clientMask, closePayload(1000, "")))
+			c.Write(frame(true, false, OpClose, clientMask, wsproto.ClosePayload(1000, "")))
 			for _, want := range []Opcode{OpText, OpClose} {
 				if op, _, err := readFrame(br); err != nil || op != want {
 					t.Fatalf("read %v, %v; want a %v frame", op, err, want)
@@ -233,7 +234,7 @@ var endCases = []endCase{
 		},
 		run: func(t *testing.T, c net.Conn, br *bufio.Reader, seen <-chan string) {
 			c.Write(append(frame(true, false, OpText, clientMask, []byte("hello")),
-				frame(true, false, OpClose, clientMask, closePayload(1000, ""))...))
+				frame(true, false, OpClose, clientMask, wsproto.ClosePayload(1000, ""))...))
 			c.Close()
 			if s := <-seen; s != "" {
 				t.Fatalf("backend: %s", s)

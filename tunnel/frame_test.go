@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // frame builds one WebSocket frame; mask nil means unmasked.
@@ -47,10 +48,6 @@ func frame(fin bool, rsv1 bool, op Opcode, mask []byte, payload []byte) []byte {
 	return out
 }
 
-func closePayload(code int, reason string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
-}
-
 // recorder collects the Messages a tunnel reports.
 type recorder struct {
 	mu   sync.Mutex
@@ -85,7 +82,7 @@ func TestFrameReader(t *testing.T) {
 		frame(true, true, OpText, mask, []byte("zz")), // RSV1: permessage-deflate
 		frame(true, false, OpBinary, mask, big),
 		frame(true, false, OpPong, mask, nil),
-		frame(true, false, OpClose, mask, closePayload(4000, "bye")),
+		frame(true, false, OpClose, mask, wsproto.ClosePayload(4000, "bye")),
 	}, nil)
 	want := []string{
 		`up text 5 "hello"`,
@@ -152,7 +149,7 @@ func TestFrameReaderGoesRaw(t *testing.T) {
 func FuzzFrameReader(f *testing.F) {
 	f.Add(frame(true, false, OpText, []byte{1, 2, 3, 4}, []byte("hello")), uint8(3))
 	f.Add(append(frame(false, false, OpBinary, nil, []byte{0}), frame(true, false, OpContinuation, nil, []byte{1})...), uint8(1))
-	f.Add(frame(true, false, OpClose, nil, closePayload(1000, "")), uint8(2))
+	f.Add(frame(true, false, OpClose, nil, wsproto.ClosePayload(1000, "")), uint8(2))
 	f.Add([]byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}, uint8(5))
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
 		whole, pieces := &Tunnel{}, &Tunnel{}

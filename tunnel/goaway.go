@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // A graceful shutdown says goodbye the WebSocket way: a close frame with
@@ -76,8 +78,7 @@ func (t *Tunnel) afterAway(d Direction) error {
 
 // closeFrame builds a close frame with a status code and reason.
 func closeFrame(code int, reason string, masked bool) []byte {
-	payload := binary.BigEndian.AppendUint16(nil, uint16(code))
-	payload = append(payload, reason...)
+	payload := wsproto.ClosePayload(code, reason)
 	b := []byte{0x80 | byte(OpClose), byte(len(payload))}
 	if !masked {
 		return append(b, payload...)
@@ -86,8 +87,8 @@ func closeFrame(code int, reason string, masked bool) []byte {
 	var key [4]byte
 	rand.Read(key[:])
 	b = append(b, key[:]...)
-	for i, c := range payload {
-		b = append(b, c^key[i&3])
-	}
+	n := len(b)
+	b = append(b, payload...)
+	wsproto.Mask(b[n:], b[n:], binary.LittleEndian.Uint32(key[:]))
 	return b
 }

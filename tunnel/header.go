@@ -2,8 +2,6 @@ package tunnel
 
 import (
 	"cmp"
-	"crypto/sha1"
-	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -115,12 +113,6 @@ func hostHeader(scheme, host string) string {
 // `Upgrade: a` + `Upgrade: b` is compared as "a, b".
 func headerValue(h http.Header, name string) string {
 	return strings.Join(h.Values(name), ", ")
-}
-
-// acceptKey computes Sec-WebSocket-Accept for a client key (RFC 6455 §4.2.2).
-func acceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // writeHeader writes h in sorted order, the WebSocket headers spelt as RFC

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/wsproto"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -246,7 +247,7 @@ func TestUpgradeWithCLAndTE(t *testing.T) {
 // refused with a 502; a success the backend never sent (a 200 made up by
 // the proxy) is wrong either way.
 func TestBytesBeforeSwitch(t *testing.T) {
-	valid := switchHead("websocket", acceptKey(testKey))
+	valid := switchHead("websocket", wsproto.AcceptKey(testKey))
 	cases := []struct {
 		name   string
 		answer string

@@ -1,9 +1,10 @@
 package tunnel
 
 import (
-	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // Snapshot is a consistent-enough copy of the server's counters, taken
@@ -78,34 +79,16 @@ type RouteInfo struct {
 }
 
 // Opcode is a WebSocket frame opcode (RFC 6455 §5.2).
-type Opcode uint8
+type Opcode = wsproto.Opcode
 
 const (
-	OpContinuation Opcode = 0x0
-	OpText         Opcode = 0x1
-	OpBinary       Opcode = 0x2
-	OpClose        Opcode = 0x8
-	OpPing         Opcode = 0x9
-	OpPong         Opcode = 0xA
+	OpContinuation = wsproto.OpContinuation
+	OpText         = wsproto.OpText
+	OpBinary       = wsproto.OpBinary
+	OpClose        = wsproto.OpClose
+	OpPing         = wsproto.OpPing
+	OpPong         = wsproto.OpPong
 )
-
-func (o Opcode) String() string {
-	switch o {
-	case OpContinuation:
-		return "continuation"
-	case OpText:
-		return "text"
-	case OpBinary:
-		return "binary"
-	case OpClose:
-		return "close"
-	case OpPing:
-		return "ping"
-	case OpPong:
-		return "pong"
-	}
-	return fmt.Sprintf("opcode-%d", uint8(o))
-}
 
 // Message is one WebSocket message (text or binary, all its fragments) or
 // control frame as it passed through a tunnel, for Config.OnMessage.

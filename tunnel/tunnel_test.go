@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/wsproto"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -376,13 +377,13 @@ func TestNoTunnelWithoutValid101(t *testing.T) {
 			return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 		}, 200},
 		{"101 wrong accept", func(r *http.Request) string {
-			return switchHead("websocket", acceptKey("another key"))
+			return switchHead("websocket", wsproto.AcceptKey("another key"))
 		}, 502},
 		{"101 missing accept", func(r *http.Request) string {
 			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 		}, 502},
 		{"101 other protocol", func(r *http.Request) string {
-			return switchHead("h2c", acceptKey(r.Header.Get("Sec-WebSocket-Key")))
+			return switchHead("h2c", wsproto.AcceptKey(r.Header.Get("Sec-WebSocket-Key")))
 		}, 502},
 		{"garbage", func(*http.Request) string { return "SSH-2.0-OpenSSH\r\n\r\n" }, 502},
 	}
@@ -438,7 +439,7 @@ func TestBackendNeverAnswers(t *testing.T) {
 // the raw connection, with whatever the client sent early.
 func switchingBackend(t *testing.T, early string, fn func(c net.Conn, br *bufio.Reader)) string {
 	return rawBackend(t, func(c net.Conn, br *bufio.Reader, r *http.Request) {
-		io.WriteString(c, switchHead("websocket", acceptKey(r.Header.Get("Sec-WebSocket-Key")))+early)
+		io.WriteString(c, switchHead("websocket", wsproto.AcceptKey(r.Header.Get("Sec-WebSocket-Key")))+early)
 		fn(c, br)
 	})
 }
@@ -725,7 +726,7 @@ func TestWebSocketHeaderSpelling(t *testing.T) {
 				key = k
 			}
 		}
-		io.WriteString(c, switchHead("websocket", acceptKey(key)))
+		io.WriteString(c, switchHead("websocket", wsproto.AcceptKey(key)))
 		io.Copy(io.Discard, c)
 	}()
 	proxy, _ := startProxy(t, "/ ws://"+ln.Addr().String()+"/")
@@ -737,7 +738,7 @@ func TestWebSocketHeaderSpelling(t *testing.T) {
 	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", testKey)
 	client := readHead(bufio.NewReader(c))
-	if !slices.Contains(client, "Sec-WebSocket-Accept: "+acceptKey(testKey)) {
+	if !slices.Contains(client, "Sec-WebSocket-Accept: "+wsproto.AcceptKey(testKey)) {
 		t.Errorf("client got %q; want Sec-WebSocket-Accept spelt as in RFC 6455", client)
 	}
 	if b := <-backendLines; !slices.Contains(b, "Sec-WebSocket-Version: 13") {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/wsproto"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -314,7 +315,7 @@ func checkSwitch(resp *http.Response, proto, key string) error {
 	}
 	if strings.EqualFold(proto, "websocket") {
 		got := resp.Header.Get("Sec-WebSocket-Accept")
-		if key == "" || got != acceptKey(key) {
+		if key == "" || got != wsproto.AcceptKey(key) {
 			return fmt.Errorf("answered 101 with Sec-WebSocket-Accept %q, which does not match the client's key", got)
 		}
 	}

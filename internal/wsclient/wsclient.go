@@ -16,7 +16,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
@@ -32,18 +31,19 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/midpage"
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // Opcode is a frame's opcode (RFC 6455 section 5.2).
-type Opcode byte
+type Opcode = wsproto.Opcode
 
 // The opcodes a caller sends or receives.
 const (
-	Text    Opcode = 1
-	Binary  Opcode = 2
-	opClose Opcode = 8
-	opPing  Opcode = 9
-	opPong  Opcode = 10
+	Text    = wsproto.OpText
+	Binary  = wsproto.OpBinary
+	opClose = wsproto.OpClose
+	opPing  = wsproto.OpPing
+	opPong  = wsproto.OpPong
 )
 
 // readBufferSize is the handshake reader's buffer; payloads that do not fit
@@ -202,29 +202,13 @@ func (c *Conn) handshake(u *url.URL) error {
 	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
 		return fmt.Errorf("101 with Upgrade %q, not websocket", resp.Header.Get("Upgrade"))
 	}
-	if !hasToken(resp.Header.Values("Connection"), "upgrade") {
+	if !wsproto.HasToken(resp.Header.Values("Connection"), "upgrade") {
 		return errors.New("101 without Connection: upgrade")
 	}
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptKey(key); got != want {
+	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), wsproto.AcceptKey(key); got != want {
 		return fmt.Errorf("101 with Sec-WebSocket-Accept %q, want %q", got, want)
 	}
 	return c.nc.SetDeadline(time.Time{})
-}
-
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
 }
 
 // WriteMessage sends p as one final frame of type op.
@@ -243,7 +227,7 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	}
 	w := c.wbuf[:14+n]
 	h, key := c.putHeader(w, op, n)
-	mask(w[h:h+n], p, key)
+	wsproto.Mask(w[h:h+n], p, key)
 	_, err := c.nc.Write(w[:h+n])
 	return err
 }
@@ -287,27 +271,6 @@ func (c *Conn) putHeader(w []byte, op Opcode, n int) (int, uint32) {
 	key := uint32(c.rng.Uint64())
 	binary.LittleEndian.PutUint32(w[h:], key)
 	return h + 4, key
-}
-
-// mask writes src XOR the masking key to dst, eight bytes at a time. The
-// key's first byte is its least significant: the one written first.
-func mask(dst, src []byte, key uint32) {
-	k := uint64(key) | uint64(key)<<32
-	dst = dst[:len(src)]
-	i := 0
-	for ; len(src)-i >= 32; i += 32 {
-		s, d := src[i:i+32:i+32], dst[i:i+32:i+32]
-		binary.LittleEndian.PutUint64(d[0:], binary.LittleEndian.Uint64(s[0:])^k)
-		binary.LittleEndian.PutUint64(d[8:], binary.LittleEndian.Uint64(s[8:])^k)
-		binary.LittleEndian.PutUint64(d[16:], binary.LittleEndian.Uint64(s[16:])^k)
-		binary.LittleEndian.PutUint64(d[24:], binary.LittleEndian.Uint64(s[24:])^k)
-	}
-	for ; len(src)-i >= 8; i += 8 {
-		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^k)
-	}
-	for ; i < len(src); i++ {
-		dst[i] = src[i] ^ byte(key>>(8*(i&3)))
-	}
 }
 
 // ReadMessage reads the next data message into buf and returns its type

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -81,26 +82,6 @@ func coderServer(t *testing.T, serve func(ctx context.Context, s *websocket.Conn
 	}))
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-func TestMask(t *testing.T) {
-	t.Parallel()
-	r := rand.New(rand.NewPCG(1, 2))
-	for n := range 200 {
-		src := make([]byte, n)
-		for i := range src {
-			src[i] = byte(r.Uint32())
-		}
-		key := r.Uint32()
-		kb := [4]byte{byte(key), byte(key >> 8), byte(key >> 16), byte(key >> 24)}
-		got := make([]byte, n)
-		mask(got, src, key)
-		for i := range src {
-			if want := src[i] ^ kb[i%4]; got[i] != want {
-				t.Fatalf("mask of %d bytes: byte %d = %#x; want %#x", n, i, got[i], want)
-			}
-		}
-	}
 }
 
 // TestWriteNoise checks that the server reads the wire bytes XOR one key
@@ -292,7 +273,7 @@ func TestHandshakeChecks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := rawServer(t, func(key string) string {
-				return strings.ReplaceAll(tc.answer, "{accept}", acceptKey(key))
+				return strings.ReplaceAll(tc.answer, "{accept}", wsproto.AcceptKey(key))
 			})
 			_, err := Dial(testContext(t), u, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -350,7 +331,7 @@ func TestNoAllocations(t *testing.T) {
 	frames := bytes.Repeat(append([]byte{0x82, 126, 0x10, 0}, make([]byte, 4096)...), runs+1)
 	u := rawServer(t, func(key string) string {
 		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-			acceptKey(key) + "\r\n\r\n" + string(frames)
+			wsproto.AcceptKey(key) + "\r\n\r\n" + string(frames)
 	})
 	c, err := Dial(testContext(t), u, nil)
 	if err != nil {
@@ -387,6 +368,6 @@ func BenchmarkMask64KiB(b *testing.B) {
 	dst := make([]byte, len(src))
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
-		mask(dst, src, 0x12345678)
+		wsproto.Mask(dst, src, 0x12345678)
 	}
 }
