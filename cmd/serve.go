@@ -122,7 +122,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		if err != nil {
 			return err
 		}
-		appendRule(table, demoRule)
+		table.Append(demoRule)
 	}
 	if countRules(table) == 0 {
 		return usagef("nothing to proxy: give a backend URL (wsgate serve ws://127.0.0.1:9001/), " +
@@ -168,7 +168,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 			err = addBackendArg(cmd, t)
 		}
 		if err == nil && demoRule != nil {
-			appendRule(t, demoRule)
+			t.Append(demoRule)
 		}
 		return t, err
 	})
@@ -237,18 +237,10 @@ func addBackendArg(cmd *cli.Command, table *rules.Table) error {
 		if err != nil {
 			return err
 		}
-		appendRule(table, r)
+		table.Append(r)
 		return nil
 	}
 	return usagef("serve takes at most one backend URL, got %d; use --pass 'PATH URL' for more", cmd.NArg())
-}
-
-// appendRule adds r after the rules of the main server and of every
-// virtual host, which inherit it as they inherit a main server's line.
-func appendRule(table *rules.Table, r *rules.Rule) {
-	for _, s := range table.Servers() {
-		s.Rules = append(s.Rules, r)
-	}
 }
 
 // listenAddr is an address serve listens on, what asked for it, and the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
 	"github.com/urfave/cli/v3"
 
@@ -73,11 +72,7 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 	}
 	// The flags are lines at the top of the file: every virtual host
 	// inherits them, and balancers are global.
-	table.Balancers = append(flagBalancers, table.Balancers...)
-	for _, s := range table.Servers() {
-		s.Rules = append(slices.Clone(flagRules), s.Rules...)
-		s.Balancers = table.Balancers
-	}
+	table.Prepend(flagRules, flagBalancers)
 	// A --pass may name a balancer of the file: names are checked once
 	// everything is together.
 	if err := table.Validate(); err != nil {
@@ -87,9 +82,7 @@ func loadTable(cmd *cli.Command, w io.Writer) (*rules.Table, error) {
 		return nil, err
 	}
 	if d := cmd.Duration("timeout"); d > 0 {
-		for _, s := range table.Servers() {
-			s.Timeout = d
-		}
+		table.SetTimeout(d)
 	}
 	printWarnings(w, table.Warnings)
 	return table, nil
