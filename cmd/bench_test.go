@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/wsgate/wsgate/internal/loadgen"
 )
 
 // benchTargets starts an echo backend and a proxy in front of it and returns
@@ -25,15 +27,15 @@ func TestBench(t *testing.T) {
 		nonZero  []string // JSON fields that must be above zero
 		rows     []string // table rows that must be there
 	}{
-		{scenarioThroughput, []string{"--conns", "2", "--size", "4096"},
+		{loadgen.Throughput, []string{"--conns", "2", "--size", "4096"},
 			[]string{"messages", "bytes", "mb_per_s", "msg_per_s", "elapsed_s"}, []string{"throughput", "MB/s", "msg/s"}},
-		{scenarioLatency, []string{"--conns", "2"},
+		{loadgen.Latency, []string{"--conns", "2"},
 			[]string{"messages", "msg_per_s", "p50_us", "p99_us", "p999_us", "max_us"}, []string{"p50", "p99", "p99.9", "µs"}},
-		{scenarioLatency, []string{"--rate", "500"},
+		{loadgen.Latency, []string{"--rate", "500"},
 			[]string{"messages", "msg_per_s", "p50_us", "p99_us", "rate"}, []string{"target rate", "p99.9"}},
-		{scenarioHandshake, []string{"--workers", "4"},
+		{loadgen.Handshake, []string{"--workers", "4"},
 			[]string{"handshakes", "conn_per_s", "handshake_p50_us", "handshake_p99_us"}, []string{"conn/s", "handshake p99"}},
-		{scenarioIdle, []string{"--conns", "20"},
+		{loadgen.Idle, []string{"--conns", "20"},
 			[]string{"open", "conns"}, []string{"open"}},
 	}
 	for name, url := range targets {
@@ -63,7 +65,7 @@ func TestBench(t *testing.T) {
 				if got["scenario"] != tc.scenario || got["failed"] != 0.0 {
 					t.Errorf("scenario = %v, failed = %v; want %s, 0", got["scenario"], got["failed"], tc.scenario)
 				}
-				if tc.scenario == scenarioIdle && got["open"] != 20.0 {
+				if tc.scenario == loadgen.Idle && got["open"] != 20.0 {
 					t.Errorf("open = %v; want 20", got["open"])
 				}
 
