@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,8 +20,6 @@ import (
 
 	"github.com/wsgate/wsgate/echo"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -247,24 +244,6 @@ func TestServeLogLines(t *testing.T) {
 	// did not end this tunnel.
 	if !strings.Contains(logs, `"closed_by":"client"`) && !strings.Contains(logs, `"closed_by":"backend"`) {
 		t.Errorf("closed_by is neither client nor backend:\n%s", logs)
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/snapshottest"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -203,7 +204,7 @@ func TestObserveUsage(t *testing.T) {
 func TestStatusHandler(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
-	_, snap := viewSnapshot()
+	_, snap := snapshottest.Busy()
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "proxied", http.StatusTeapot) })
 	h := func(allowRemote bool) http.Handler {
 		return &statusHandler{next: next, snapshot: func() tunnel.Snapshot { return snap }, start: start, version: "1.2.3", allowRemote: allowRemote}

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/liveview"
 	"github.com/wsgate/wsgate/rules"
 	"github.com/wsgate/wsgate/tunnel"
 )
@@ -102,10 +103,10 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	defer tr.close()
 	// --trace prints on standard output, which the live view owns.
 	live := e.terminal && !cmd.Bool("no-live") && !cmd.Bool("trace")
-	var events *eventLog
+	var events *liveview.EventLog
 	log := newLogger(e.stderr, format, logLevel(cmd))
 	if live {
-		events = newEventLog(8)
+		events = liveview.NewEventLog(8)
 		log = newViewLogger(events, logLevel(cmd))
 	}
 
@@ -176,9 +177,9 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		go watchExit(ctx, srv.Snapshot, obs.exitAfter, obs.exitIdle, log, quit)
 	}
 	if live {
-		v := &view{out: e.stdout, addr: lns[0].Addr().String(), version: e.info.Version, start: start, events: events, color: e.getenv("NO_COLOR") == "",
-			keys: terminalIn(e.stdin), quit: quit}
-		v.run(ctx, srv.Snapshot)
+		v := &liveview.View{Out: e.stdout, Addr: lns[0].Addr().String(), Version: e.info.Version, Start: start, Events: events,
+			Color: e.getenv("NO_COLOR") == "", Keys: terminalIn(e.stdin), Quit: quit}
+		v.Run(ctx, srv.Snapshot)
 	}
 	select {
 	case <-ctx.Done():
@@ -418,7 +419,7 @@ func startEcho(ctx context.Context) (string, func(), error) {
 
 func summary(s tunnel.Snapshot, up time.Duration) string {
 	return fmt.Sprintf("wsgate: stopped after %s: tunnels %d, failed %d, plain HTTP requests %d, bytes %s up, %s down",
-		up.Round(time.Second), s.Total, s.Failed, s.Requests, formatBytes(s.Up), formatBytes(s.Down))
+		up.Round(time.Second), s.Total, s.Failed, s.Requests, liveview.FormatBytes(s.Up), liveview.FormatBytes(s.Down))
 }
 
 var errNoRoute = errors.New("no route")

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +10,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/wsgate/wsgate/internal/goldentest"
 	"github.com/wsgate/wsgate/tunnel"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // t0 is the time of the first sample message.
 var t0 = time.Date(2026, 11, 27, 13, 2, 1, 123_456_789, time.UTC)
@@ -56,7 +54,7 @@ func TestTextGolden(t *testing.T) {
 	if err := tx.Err(); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, filepath.Join("testdata", "text.golden"), b.String())
+	goldentest.Check(t, filepath.Join("testdata", "text.golden"), b.String())
 	for i, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		checkPrintable(t, i+1, line)
 	}
@@ -127,22 +125,5 @@ func TestTextStopsAfterWriteError(t *testing.T) {
 	tx.Message(samples()[1])
 	if w.n != 1 || tx.Err() == nil {
 		t.Errorf("after a failed write: %d writes, Err() = %v; want 1 write and the error", w.n, tx.Err())
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }

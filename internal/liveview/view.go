@@ -1,12 +1,13 @@
-package cmd
+// Package liveview is serve's live view of the open tunnels on a
+// terminal: it draws Snapshots four times a second on the alternate screen
+// and reads keys (pause, scroll, quit). It formats; tunnel counts.
+package liveview
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/urfave/cli/v3"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -23,56 +24,17 @@ import (
 // slow enough to cost nothing next to the relay.
 const viewInterval = 250 * time.Millisecond
 
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-
-// logLevel is --verbose (debug) or --quiet (warnings and errors only: no
-// line per tunnel), else info.
-func logLevel(cmd *cli.Command) slog.Level {
-	switch {
-	case cmd.Bool("verbose"):
-		return slog.LevelDebug
-	case cmd.Bool("quiet"):
-		return slog.LevelWarn
-	}
-	return slog.LevelInfo
-}
-
-func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// newViewLogger writes short lines for the live view's last-events rows:
-// clock time only, and no level unless it is worth a look.
-func newViewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-		switch {
-		case len(groups) > 0:
-		case a.Key == slog.TimeKey:
-			return slog.String(slog.TimeKey, a.Value.Time().Format(time.TimeOnly))
-		case a.Key == slog.LevelKey && a.Value.Any().(slog.Level) == slog.LevelInfo:
-			return slog.Attr{}
-		}
-		return a
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// eventLog keeps the last log lines for the live view, which owns the screen
+// EventLog keeps the last log lines for the live view, which owns the screen
 // and so cannot let log lines scroll it.
-type eventLog struct {
+type EventLog struct {
 	mu    sync.Mutex
 	lines []string
 	max   int
 }
 
-func newEventLog(max int) *eventLog { return &eventLog{max: max} }
+func NewEventLog(max int) *EventLog { return &EventLog{max: max} }
 
-func (l *eventLog) Write(p []byte) (int, error) {
+func (l *EventLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
@@ -84,7 +46,7 @@ func (l *eventLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *eventLog) last() []string {
+func (l *EventLog) last() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.lines...)
@@ -92,18 +54,18 @@ func (l *eventLog) last() []string {
 
 // view is the live terminal display of a running proxy. It reads snapshots,
 // never the relay's state directly: when nobody looks, it costs nothing.
-type view struct {
-	out     io.Writer
-	addr    string
-	version string
-	start   time.Time
-	events  *eventLog
-	color   bool
-	// keys is the terminal to read keys from, or nil when standard input
+type View struct {
+	Out     io.Writer
+	Addr    string // the first listener's
+	Version string
+	Start   time.Time
+	Events  *EventLog // the last log lines, shown under the tables
+	Color   bool
+	// Keys is the terminal to read keys from, or nil when standard input
 	// is not a terminal (then the view only shows, and Ctrl-C is a signal).
-	keys *os.File
-	// quit stops serve, as Ctrl-C would.
-	quit func()
+	Keys *os.File
+	// Quit stops serve, as Ctrl-C would.
+	Quit func()
 }
 
 // viewState is what the user changed and what the view remembers between
@@ -179,32 +141,32 @@ func (st *viewState) apply(k key) {
 	st.scroll = max(0, min(st.scroll, last))
 }
 
-// run redraws until ctx is done or the user quits, on the terminal's
+// Run redraws until ctx is done or the user quits, on the terminal's
 // alternate screen and, when keys are read, in raw mode. The terminal is
 // put back as it was however run ends, a panic included.
-func (v *view) run(ctx context.Context, snapshot func() tunnel.Snapshot) {
+func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 	restore := v.enter()
 	defer restore()
 
 	keys := make(chan []byte)
 	done := make(chan struct{})
 	defer close(done)
-	if v.keys != nil {
+	if v.Keys != nil {
 		// The read blocks until a key comes: this goroutine ends with the
 		// next key after the view, or with the process.
-		go readKeys(v.keys, keys, done)
+		go readKeys(v.Keys, keys, done)
 	}
 	tick := time.NewTicker(viewInterval)
 	defer tick.Stop()
 
 	// A pause freezes the snapshot and the log lines alike.
 	st := newViewState()
-	s, events := snapshot(), v.events.last()
+	s, events := snapshot(), v.Events.last()
 	st.observe(s)
 	var buf bytes.Buffer
 	for {
 		width, height := 80, 24
-		if f, ok := v.out.(*os.File); ok {
+		if f, ok := v.Out.(*os.File); ok {
 			if w, h, err := term.GetSize(int(f.Fd())); err == nil {
 				width, height = w, h
 			}
@@ -213,27 +175,27 @@ func (v *view) run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 		st.count, st.page = len(s.Tunnels), page
 		buf.Reset()
 		draw(&buf, lines, height)
-		v.out.Write(buf.Bytes())
+		v.Out.Write(buf.Bytes())
 
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 			if !st.paused {
-				s, events = snapshot(), v.events.last()
+				s, events = snapshot(), v.Events.last()
 				st.observe(s)
 			}
 		case p := <-keys:
 			wasPaused := st.paused
 			st.input(p)
 			if st.quit {
-				if v.quit != nil {
-					v.quit()
+				if v.Quit != nil {
+					v.Quit()
 				}
 				return
 			}
 			if wasPaused && !st.paused {
-				s, events = snapshot(), v.events.last()
+				s, events = snapshot(), v.Events.last()
 				st.observe(s)
 			}
 		}
@@ -243,18 +205,18 @@ func (v *view) run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 // enter switches to the alternate screen, hides the cursor and, when keys
 // are read, puts the terminal in raw mode (Ctrl-C is then the byte 3, read
 // as quit). The function it returns undoes all three.
-func (v *view) enter() (restore func()) {
+func (v *View) enter() (restore func()) {
 	var old *term.State
-	if v.keys != nil {
-		if st, err := term.MakeRaw(int(v.keys.Fd())); err == nil {
+	if v.Keys != nil {
+		if st, err := term.MakeRaw(int(v.Keys.Fd())); err == nil {
 			old = st
 		}
 	}
-	fmt.Fprint(v.out, "\x1b[?1049h\x1b[?25l\x1b[2J")
+	fmt.Fprint(v.Out, "\x1b[?1049h\x1b[?25l\x1b[2J")
 	return func() {
-		fmt.Fprint(v.out, "\x1b[?25h\x1b[?1049l")
+		fmt.Fprint(v.Out, "\x1b[?25h\x1b[?1049l")
 		if old != nil {
-			term.Restore(int(v.keys.Fd()), old)
+			term.Restore(int(v.Keys.Fd()), old)
 		}
 	}
 }
@@ -298,14 +260,14 @@ func draw(b *bytes.Buffer, lines []string, height int) {
 // recently closed ones and the last log lines. When the screen is short,
 // the log goes first, then the closed tunnels, then routes; when it is
 // narrow, each table drops its least useful columns.
-func (v *view) render(s tunnel.Snapshot, events []string, width, height int, st *viewState) (lines []string, page int) {
+func (v *View) render(s tunnel.Snapshot, events []string, width, height int, st *viewState) (lines []string, page int) {
 	if height <= 0 || width <= 0 {
 		return nil, 0
 	}
 	bold, dim, green, yellow, inverse := color.New(color.Bold), color.New(color.Faint),
 		color.New(color.FgGreen), color.New(color.FgYellow), color.New(color.ReverseVideo)
 	for _, c := range []*color.Color{bold, dim, green, yellow, inverse} {
-		if v.color {
+		if v.Color {
 			c.EnableColor()
 		} else {
 			c.DisableColor()
@@ -322,14 +284,14 @@ func (v *view) render(s tunnel.Snapshot, events []string, width, height int, st 
 		lines = append(lines, text)
 	}
 
-	title := fmt.Sprintf("wsgate %s  listening on %s  up %s", v.version, v.addr, s.Time.Sub(v.start).Round(time.Second))
+	title := fmt.Sprintf("wsgate %s  listening on %s  up %s", v.Version, v.Addr, s.Time.Sub(v.Start).Round(time.Second))
 	if st.paused {
 		lines = append(lines, inverse.Sprint(fit("PAUSED", width))+fit(" "+title+"  (p: resume)", width-len("PAUSED")))
 	} else {
 		line(bold, title)
 	}
 	line(nil, fmt.Sprintf("tunnels %d open, %d total, %d failed   http %d   bytes %s up, %s down",
-		s.Open, s.Total, s.Failed, s.Requests, formatBytes(s.Up), formatBytes(s.Down)))
+		s.Open, s.Total, s.Failed, s.Requests, FormatBytes(s.Up), FormatBytes(s.Down)))
 
 	// Rows for each section: open tunnels keep at least three, then
 	// routes, closed tunnels and the log get a share in that order, and
@@ -580,7 +542,7 @@ func routeTable(routes []tunnel.RouteInfo, width int) []string {
 	return table(cols, rows, width)
 }
 
-func (v *view) openTable(s tunnel.Snapshot, open []tunnel.TunnelInfo, width int, st *viewState) []string {
+func (v *View) openTable(s tunnel.Snapshot, open []tunnel.TunnelInfo, width int, st *viewState) []string {
 	idw := max(2, len(fmt.Sprint(s.Total)))
 	cols := []column{
 		{title: "ID", min: idw, max: idw, right: true, prio: 0},
@@ -706,7 +668,7 @@ func formatAge(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
-func formatBytes(n int64) string {
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -721,7 +683,7 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%.1f %s", f, suffix)
 }
 
-// shortBytes is formatBytes for a table cell: at most six characters.
+// shortBytes is FormatBytes for a table cell: at most six characters.
 func shortBytes(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%dB", n)

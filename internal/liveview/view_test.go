@@ -1,4 +1,4 @@
-package cmd
+package liveview
 
 import (
 	"bytes"
@@ -7,59 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/goldentest"
+	"github.com/wsgate/wsgate/internal/snapshottest"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
-// viewSnapshot is a busy proxy: three routes, three open tunnels, closed
-// ones ending in every way the view tells apart.
-func viewSnapshot() (start time.Time, s tunnel.Snapshot) {
-	start = time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
-	now := start.Add(95 * time.Second)
-	flow := func(bytes, msgs int64) tunnel.Flow { return tunnel.Flow{Bytes: bytes, Frames: msgs, Messages: msgs} }
-	closeFlow := func(bytes, msgs int64, code int, reason string) tunnel.Flow {
-		f := flow(bytes, msgs)
-		f.CloseCode, f.CloseReason = code, reason
-		return f
-	}
-	s = tunnel.Snapshot{
-		Time: now, Open: 3, Total: 7, Failed: 1, Requests: 7, Up: 5 << 20, Down: 1536,
-		Routes: []tunnel.RouteInfo{
-			{Route: "wsgate.conf:3 /chat/", Open: 2, Total: 5, Up: flow(4<<20+40, 1234), Down: flow(1100, 120)},
-			{Route: "--pass 1 /ws/", Open: 1, Total: 1, Up: flow(12, 1), Down: flow(512, 2)},
-			{Route: "--demo /", Open: 0, Total: 1, Up: flow(180000, 123456), Down: flow(0, 0)},
-		},
-		Tunnels: []tunnel.TunnelInfo{
-			{ID: 2, Client: "127.0.0.1:53001", Path: "/chat/room-with-a-rather-long-name?token=abcdef", Route: "wsgate.conf:3 /chat/",
-				Backend: "ws://127.0.0.1:9001/chat/room-with-a-rather-long-name", Start: start.Add(5 * time.Second),
-				Up: flow(4<<20, 1200), Down: flow(1024, 100)},
-			{ID: 3, Client: "[::1]:53002", Path: "/ws/", Route: "--pass 1 /ws/", Backend: "wss://backend.example:443/",
-				Start: now.Add(-3 * time.Second), Up: flow(12, 1), Down: flow(512, 2)},
-			{ID: 6, Client: "192.168.100.200:61234", Path: "/chat/b", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/b",
-				Start: now.Add(-61 * time.Minute), Up: flow(40, 34), Down: flow(76, 20)},
-		},
-		Closed: []tunnel.TunnelInfo{
-			{ID: 7, Client: "127.0.0.1:53010", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/c",
-				Start: now.Add(-20 * time.Second), End: now.Add(-2 * time.Second), ClosedBy: "backend", CloseFirst: "client",
-				Up: closeFlow(30, 2, 1000, "bye"), Down: closeFlow(30, 2, 1000, "bye")},
-			{ID: 5, Client: "127.0.0.1:53009", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/d",
-				Start: now.Add(-80 * time.Second), End: now.Add(-30 * time.Second), ClosedBy: "backend", CloseFirst: "backend",
-				Up: closeFlow(30, 2, 4001, ""), Down: closeFlow(30, 2, 4001, "kicked: \x1b[31mred\x1b[0m")},
-			{ID: 4, Client: "127.0.0.1:53008", Route: "--demo /", Backend: "ws://127.0.0.1:40000/",
-				Start: now.Add(-90 * time.Second), End: now.Add(-60 * time.Second), ClosedBy: "client",
-				Error: "read client: connection reset by peer", Up: flow(180000, 123456)},
-			{ID: 1, Client: "127.0.0.1:53000", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/e",
-				Start: start, End: start.Add(time.Second), ClosedBy: "idle"},
-		},
-	}
-	return start, s
-}
-
 func TestViewGolden(t *testing.T) {
-	start, s := viewSnapshot()
-	events := newEventLog(8)
+	start, s := snapshottest.Busy()
+	events := NewEventLog(8)
 	events.Write([]byte("time=13:01:30 msg=\"tunnel closed\" id=1 closed_by=idle\n" +
 		"time=13:01:33 msg=\"tunnel closed\" id=7 closed_by=backend\n"))
-	v := &view{addr: "127.0.0.1:8080", version: "1.2.3", start: start}
+	v := &View{Addr: "127.0.0.1:8080", Version: "1.2.3", Start: start}
 	st := newViewState()
 	st.observe(s)
 	// Tunnel 2 moved bytes 40 s ago, then nothing.
@@ -103,7 +61,7 @@ func TestViewGolden(t *testing.T) {
 					t.Errorf("line %d holds a control character: %q", i+1, l)
 				}
 			}
-			golden(t, filepath.Join("testdata", "view-"+tc.name+".golden"), strings.Join(lines, "\n")+"\n")
+			goldentest.Check(t, filepath.Join("testdata", "view-"+tc.name+".golden"), strings.Join(lines, "\n")+"\n")
 		})
 	}
 }
@@ -111,8 +69,8 @@ func TestViewGolden(t *testing.T) {
 // TestViewFits renders every size from 1x1 up: no frame may be taller or
 // wider than the screen.
 func TestViewFits(t *testing.T) {
-	start, s := viewSnapshot()
-	v := &view{addr: "127.0.0.1:8080", version: "1.2.3", start: start}
+	start, s := snapshottest.Busy()
+	v := &View{Addr: "127.0.0.1:8080", Version: "1.2.3", Start: start}
 	st := newViewState()
 	st.paused = true
 	events := []string{"a log line that is rather long, longer than many a narrow terminal is wide"}
@@ -175,8 +133,8 @@ func TestViewKeys(t *testing.T) {
 
 // TestViewScroll checks that the keys move the rows render shows.
 func TestViewScroll(t *testing.T) {
-	start, s := viewSnapshot()
-	v := &view{addr: "a", version: "v", start: start}
+	start, s := snapshottest.Busy()
+	v := &View{Addr: "a", Version: "v", Start: start}
 	st := newViewState()
 	lines, page := v.render(s, nil, 80, 5, st)
 	st.count, st.page = len(s.Tunnels), page

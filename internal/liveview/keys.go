@@ -1,11 +1,4 @@
-package cmd
-
-import (
-	"io"
-	"os"
-
-	"golang.org/x/term"
-)
+package liveview
 
 // key is one key the live view acts on.
 type key int
@@ -90,13 +83,4 @@ func escape(b []byte) (int, key) {
 		}
 	}
 	return -1, 0
-}
-
-// terminalIn returns standard input when it is a terminal the live view
-// may read keys from, else nil.
-func terminalIn(r io.Reader) *os.File {
-	if f, ok := r.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return f
-	}
-	return nil
 }

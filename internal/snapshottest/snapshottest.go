@@ -1,0 +1,53 @@
+// Package snapshottest holds a tunnel.Snapshot for the tests of what
+// formats one (the live view, the status page): tests only.
+package snapshottest
+
+import (
+	"time"
+
+	"github.com/wsgate/wsgate/tunnel"
+)
+
+// Busy is a busy proxy: three routes, three open tunnels, closed
+// ones ending in every way the view tells apart.
+func Busy() (start time.Time, s tunnel.Snapshot) {
+	start = time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
+	now := start.Add(95 * time.Second)
+	flow := func(bytes, msgs int64) tunnel.Flow { return tunnel.Flow{Bytes: bytes, Frames: msgs, Messages: msgs} }
+	closeFlow := func(bytes, msgs int64, code int, reason string) tunnel.Flow {
+		f := flow(bytes, msgs)
+		f.CloseCode, f.CloseReason = code, reason
+		return f
+	}
+	s = tunnel.Snapshot{
+		Time: now, Open: 3, Total: 7, Failed: 1, Requests: 7, Up: 5 << 20, Down: 1536,
+		Routes: []tunnel.RouteInfo{
+			{Route: "wsgate.conf:3 /chat/", Open: 2, Total: 5, Up: flow(4<<20+40, 1234), Down: flow(1100, 120)},
+			{Route: "--pass 1 /ws/", Open: 1, Total: 1, Up: flow(12, 1), Down: flow(512, 2)},
+			{Route: "--demo /", Open: 0, Total: 1, Up: flow(180000, 123456), Down: flow(0, 0)},
+		},
+		Tunnels: []tunnel.TunnelInfo{
+			{ID: 2, Client: "127.0.0.1:53001", Path: "/chat/room-with-a-rather-long-name?token=abcdef", Route: "wsgate.conf:3 /chat/",
+				Backend: "ws://127.0.0.1:9001/chat/room-with-a-rather-long-name", Start: start.Add(5 * time.Second),
+				Up: flow(4<<20, 1200), Down: flow(1024, 100)},
+			{ID: 3, Client: "[::1]:53002", Path: "/ws/", Route: "--pass 1 /ws/", Backend: "wss://backend.example:443/",
+				Start: now.Add(-3 * time.Second), Up: flow(12, 1), Down: flow(512, 2)},
+			{ID: 6, Client: "192.168.100.200:61234", Path: "/chat/b", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/b",
+				Start: now.Add(-61 * time.Minute), Up: flow(40, 34), Down: flow(76, 20)},
+		},
+		Closed: []tunnel.TunnelInfo{
+			{ID: 7, Client: "127.0.0.1:53010", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/c",
+				Start: now.Add(-20 * time.Second), End: now.Add(-2 * time.Second), ClosedBy: "backend", CloseFirst: "client",
+				Up: closeFlow(30, 2, 1000, "bye"), Down: closeFlow(30, 2, 1000, "bye")},
+			{ID: 5, Client: "127.0.0.1:53009", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/d",
+				Start: now.Add(-80 * time.Second), End: now.Add(-30 * time.Second), ClosedBy: "backend", CloseFirst: "backend",
+				Up: closeFlow(30, 2, 4001, ""), Down: closeFlow(30, 2, 4001, "kicked: \x1b[31mred\x1b[0m")},
+			{ID: 4, Client: "127.0.0.1:53008", Route: "--demo /", Backend: "ws://127.0.0.1:40000/",
+				Start: now.Add(-90 * time.Second), End: now.Add(-60 * time.Second), ClosedBy: "client",
+				Error: "read client: connection reset by peer", Up: flow(180000, 123456)},
+			{ID: 1, Client: "127.0.0.1:53000", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/e",
+				Start: start, End: start.Add(time.Second), ClosedBy: "idle"},
+		},
+	}
+	return start, s
+}
