@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/internal/status"
 )
 
 // nameServer is a WebSocket backend that sends its name and closes.
@@ -109,7 +110,7 @@ func TestBalancerShortFormAndStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var status statsJSON
+	var status status.Stats
 	if err := json.NewDecoder(resp.Body).Decode(&status); err != nil {
 		t.Fatal(err)
 	}

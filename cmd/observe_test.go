@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/snapshottest"
+	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -145,7 +146,7 @@ func TestStatsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got statsJSON
+	var got status.Stats
 	if err := json.Unmarshal(raw, &got); err != nil {
 		t.Fatalf("%s: %v\n%s", file, err, raw)
 	}
@@ -207,23 +208,23 @@ func TestStatusHandler(t *testing.T) {
 	_, snap := snapshottest.Busy()
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "proxied", http.StatusTeapot) })
 	h := func(allowRemote bool) http.Handler {
-		return &statusHandler{next: next, snapshot: func() tunnel.Snapshot { return snap }, start: start, version: "1.2.3", allowRemote: allowRemote}
+		return &status.Handler{Next: next, Snapshot: func() tunnel.Snapshot { return snap }, Start: start, Version: "1.2.3", AllowRemote: allowRemote}
 	}
 	cases := []struct {
 		name, method, target, remote string
 		allowRemote                  bool
 		status                       int
 	}{
-		{"loopback v4", "GET", statusPath, "127.0.0.1:5000", false, 200},
-		{"loopback v6", "GET", statusPath, "[::1]:5000", false, 200},
-		{"loopback mapped", "GET", statusPath + "?x=1", "[::ffff:127.0.0.2]:5000", false, 200},
-		{"remote", "GET", statusPath, "192.0.2.7:5000", false, 403},
-		{"remote v6", "GET", statusPath, "[2001:db8::1]:5000", false, 403},
-		{"remote allowed", "GET", statusPath, "192.0.2.7:5000", true, 200},
-		{"HEAD", "HEAD", statusPath, "127.0.0.1:5000", false, 200},
-		{"POST", "POST", statusPath, "127.0.0.1:5000", false, 405},
+		{"loopback v4", "GET", status.Path, "127.0.0.1:5000", false, 200},
+		{"loopback v6", "GET", status.Path, "[::1]:5000", false, 200},
+		{"loopback mapped", "GET", status.Path + "?x=1", "[::ffff:127.0.0.2]:5000", false, 200},
+		{"remote", "GET", status.Path, "192.0.2.7:5000", false, 403},
+		{"remote v6", "GET", status.Path, "[2001:db8::1]:5000", false, 403},
+		{"remote allowed", "GET", status.Path, "192.0.2.7:5000", true, 200},
+		{"HEAD", "HEAD", status.Path, "127.0.0.1:5000", false, 200},
+		{"POST", "POST", status.Path, "127.0.0.1:5000", false, 405},
 		{"other path", "GET", "/chat/", "192.0.2.7:5000", false, http.StatusTeapot},
-		{"status subpath", "GET", statusPath + "/x", "127.0.0.1:5000", false, http.StatusTeapot},
+		{"status subpath", "GET", status.Path + "/x", "127.0.0.1:5000", false, http.StatusTeapot},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,7 +241,7 @@ func TestStatusHandler(t *testing.T) {
 			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q; want application/json", ct)
 			}
-			var got statsJSON
+			var got status.Stats
 			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 				t.Fatalf("%v\n%s", err, w.Body)
 			}
@@ -262,7 +263,7 @@ func TestStatusEndpoint(t *testing.T) {
 		t.Fatalf("dial: exit %d, stderr %q", r.code, r.stderr)
 	}
 	get := func(addr string) (int, string) {
-		resp, err := http.Get("http://" + addr + statusPath)
+		resp, err := http.Get("http://" + addr + status.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,11 +272,11 @@ func TestStatusEndpoint(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	// The tunnel is recorded as closed a moment after dial returns.
-	var got statsJSON
+	var got status.Stats
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		code, body := get(with)
 		if code != 200 {
-			t.Fatalf("GET %s = %d; want 200\n%s", statusPath, code, body)
+			t.Fatalf("GET %s = %d; want 200\n%s", status.Path, code, body)
 		}
 		if err := json.Unmarshal([]byte(body), &got); err != nil {
 			t.Fatalf("%v\n%s", err, body)
@@ -290,6 +291,6 @@ func TestStatusEndpoint(t *testing.T) {
 	}
 	// Without --status the path is the backend's, like any other.
 	if code, body := get(without); code == 200 && strings.Contains(body, `"uptime_ms"`) {
-		t.Errorf("without --status, %s answered the stats", statusPath)
+		t.Errorf("without --status, %s answered the stats", status.Path)
 	}
 }
