@@ -123,7 +123,7 @@ func exitCode(e *env, err error) int {
 }
 
 func newApp(e *env) *cli.Command {
-	return &cli.Command{
+	app := &cli.Command{
 		Name:  "wsgate",
 		Usage: "a WebSocket tunnelling reverse proxy that reads Apache's ProxyPass lines",
 		Description: "wsgate forwards HTTP Upgrade requests to ws:// or wss:// backends and relays bytes both ways\n" +
@@ -149,6 +149,12 @@ func newApp(e *env) *cli.Command {
 			versionCommand(e),
 		},
 	}
+	// Each command parses its own flags with its own setting: a --pass or
+	// -H 'Connection: keep-alive, Upgrade' value holds commas.
+	for _, c := range app.Commands {
+		c.DisableSliceFlagSeparator = true
+	}
+	return app
 }
 
 func onUsageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {

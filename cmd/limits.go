@@ -22,7 +22,7 @@ func originFlag() cli.Flag {
 // checked; a bad one is an error at "--allow-origin N".
 func addOrigins(cmd *cli.Command, table *rules.Table) error {
 	var errs rules.ErrorList
-	for i, p := range cmd.StringSlice("allow-origin") {
+	for i, p := range splitList(cmd.StringSlice("allow-origin")) {
 		if err := rules.CheckOriginPattern(p); err != nil {
 			errs = append(errs, &rules.Error{Pos: rules.Pos{File: "--allow-origin", Line: i + 1},
 				Msg: fmt.Sprintf("%q: %v", p, err)})

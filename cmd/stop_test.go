@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -137,4 +138,47 @@ func TestRouteAgreesWithServe(t *testing.T) {
 		t.Fatalf("serve did not tunnel: %v", err)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// TestRouteAgreesOnRecipes: for every request of every recipe, wsgate
+// route says "tunnel" exactly when serve (and Apache) answered 101: both
+// run Table.Match and Match.Action.
+func TestRouteAgreesOnRecipes(t *testing.T) {
+	for _, rc := range recipes {
+		conf := filepath.Join("testdata", "recipes", rc.name+".conf")
+		for _, tc := range rc.cases {
+			t.Run(rc.name+"/"+tc.name, func(t *testing.T) {
+				port := "80"
+				if tc.tls {
+					port = "443"
+				}
+				args := []string{"route", "-c", conf, "--port", port, "--method", tc.methodOr(), "-H", "Host: " + tc.host + ":" + port}
+				has := func(name string) bool {
+					for _, h := range tc.header {
+						if strings.HasPrefix(strings.ToLower(h), strings.ToLower(name)+":") {
+							return true
+						}
+					}
+					return false
+				}
+				if tc.ws {
+					if !has("Upgrade") {
+						args = append(args, "-H", "Upgrade: websocket")
+					}
+					if !has("Connection") {
+						args = append(args, "-H", "Connection: Upgrade")
+					}
+					args = append(args, "-H", "Sec-WebSocket-Version: 13")
+				}
+				for _, h := range tc.header {
+					args = append(args, "-H", h)
+				}
+				res := runCmd(t, "", append(args, tc.target)...)
+				tunnels := strings.Contains(res.stdout, "as       tunnel")
+				if want := tc.want.status == 101; tunnels != want {
+					t.Errorf("route says tunnel = %v; serve answered %d:\n%s%s", tunnels, tc.want.status, res.stdout, res.stderr)
+				}
+			})
+		}
+	}
 }
