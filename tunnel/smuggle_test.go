@@ -218,10 +218,16 @@ func TestUpgradeWithCLAndTE(t *testing.T) {
 		t.Fatal("no response")
 	}
 	if statuses[0] != 400 {
-		// Either refused outright, or forwarded with one framing.
+		// Either refused outright, or forwarded with one framing. The
+		// hidden request, answered as one of its own, may reach the
+		// backend's channel first: the upgrade's connection reports only
+		// once the proxy has closed it.
 		bc := recv(t, conns)
+		if bc.req.URL.Path == "/smuggled" && bc.req.Header.Get("Upgrade") == "" {
+			bc = recv(t, conns)
+		}
 		if bc.req.URL.Path != "/up" {
-			t.Fatalf("backend first received %s; want /up", bc.req.URL)
+			t.Fatalf("backend received %s; want /up", bc.req.URL)
 		}
 		if te := bc.req.TransferEncoding; len(te) != 0 || bc.req.ContentLength != 0 {
 			t.Errorf("backend got the upgrade with Transfer-Encoding %v, Content-Length %d; want an empty body sent with Content-Length only",
