@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -232,20 +233,16 @@ func chaosClient(c net.Conn, br *bufio.Reader, kind, backend string, echoed *ato
 // have no open tunnel.
 func waitRouteClosed(t *testing.T, srv *Server, path string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		open := 0
+	open := func() int {
+		n := 0
 		for _, r := range srv.Snapshot().Routes {
 			if strings.HasSuffix(r.Route, " "+path) {
-				open += r.Open
+				n += r.Open
 			}
 		}
-		if open == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d tunnels of %s still open %v after its backend was killed", open, path, within)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return n
 	}
+	eventually.True(t, within, func() bool { return open() == 0 }, func() string {
+		return fmt.Sprintf("%d tunnels of %s still open after its backend was killed", open(), path)
+	})
 }

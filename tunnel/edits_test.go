@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -343,13 +344,7 @@ func TestEditProblemsLoggedOnce(t *testing.T) {
 // waitFor polls cond for up to 5 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, cond, eventually.Says("condition not met"))
 }
 
 func TestRedirect(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -45,14 +47,9 @@ func noLeaks(t *testing.T) {
 		if base < 0 {
 			return // not Linux: goroutines only
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for openFDs() > base {
-			if time.Now().After(deadline) {
-				t.Errorf("open file descriptors = %d; want the %d there were before", openFDs(), base)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 5*time.Second, func() bool { return openFDs() <= base }, func() string {
+			return fmt.Sprintf("open file descriptors = %d; want the %d there were before", openFDs(), base)
+		})
 	})
 }
 
@@ -87,18 +84,13 @@ func (s *syncBuffer) line(words ...string) string {
 // waitLine waits up to 5 s for a log line containing every one of words.
 func (s *syncBuffer) waitLine(t *testing.T, words ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if l := s.line(words...); l != "" {
-			return l
-		}
-		if time.Now().After(deadline) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			t.Fatalf("no log line with %q in:\n%s", words, s.b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var l string
+	eventually.True(t, 5*time.Second, func() bool { l = s.line(words...); return l != "" }, func() string {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return fmt.Sprintf("no log line with %q in:\n%s", words, s.b.String())
+	})
+	return l
 }
 
 // loggedProxy serves the --pass values with a text log captured in the

@@ -2,11 +2,14 @@ package tunnel
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/eventually"
 )
 
 // relayGoroutines counts the goroutines running a tunnel direction.
@@ -61,11 +64,6 @@ func TestIdleTunnelsHoldNoGoroutine(t *testing.T) {
 
 func waitRelays(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for relayGoroutines() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d relay goroutines; want %d", relayGoroutines(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return relayGoroutines() == want },
+		func() string { return fmt.Sprintf("%d relay goroutines; want %d", relayGoroutines(), want) })
 }

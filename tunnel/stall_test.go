@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -178,13 +179,7 @@ func TestStalledPeerIdleTimeout(t *testing.T) {
 // waitClosed waits up to within for the server's tunnels to close.
 func waitClosed(t *testing.T, srv *Server, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for srv.Snapshot().Open != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("a stalled tunnel is still open after %v", within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, within, func() bool { return srv.Snapshot().Open == 0 }, eventually.Says("a stalled tunnel is still open"))
 }
 
 // TestStalledTunnelAndStop: without a timeout a stalled tunnel stays

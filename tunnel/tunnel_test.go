@@ -25,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/internal/wsproto"
 	"github.com/wsgate/wsgate/rules"
 )
@@ -511,13 +512,8 @@ func TestClientDisappears(t *testing.T) {
 // unregistered right after its connections close, not at the same instant.
 func waitOpen(t testing.TB, srv *Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Snapshot().Open != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("open tunnels = %d; want %d", srv.Snapshot().Open, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return srv.Snapshot().Open == n },
+		func() string { return fmt.Sprintf("open tunnels = %d; want %d", srv.Snapshot().Open, n) })
 }
 
 func TestPipelinedBytesAfterHandshake(t *testing.T) {
