@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -445,7 +444,7 @@ func TestLegacyUpgradeLine(t *testing.T) {
 				conf = "ProxyWebsocketFallbackToProxyHttp Off\n" + conf
 			}
 			proxy, _ := serveRules(t, conf, backend)
-			_, _, resp := rawUpgradeAs(t, proxy, "/ws/x", tc.client)
+			_, _, resp := rawUpgradeWith(t, proxy, "/ws/x", tc.client, "", "")
 			if resp.StatusCode != 101 {
 				t.Fatalf("status = %d; want 101", resp.StatusCode)
 			}
@@ -454,23 +453,4 @@ func TestLegacyUpgradeLine(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rawUpgradeAs is rawUpgrade with the client's own spelling of Upgrade.
-func rawUpgradeAs(t *testing.T, addr, path, upgrade string) (net.Conn, *bufio.Reader, *http.Response) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: %s\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, addr, upgrade, testKey)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	return c, br, resp
 }

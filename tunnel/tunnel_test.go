@@ -83,24 +83,11 @@ func serveTable(t testing.TB, table *rules.Table) (string, *Server) {
 // and checks that it then shuts down cleanly.
 func serveConfig(t testing.TB, cfg Config) (string, *Server) {
 	t.Helper()
-	srv := New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String(), srv
+	return serveOn(t, cfg, ln)
 }
 
 // startBackend serves h on a fresh loopback port and returns its host:port.
@@ -342,14 +329,20 @@ func rawBackendOn(t testing.TB, ln net.Listener, serve func(c net.Conn, br *bufi
 // bytes in the same write, and reads the response head.
 func rawUpgrade(t testing.TB, addr, path, header, extra string) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
+	return rawUpgradeWith(t, addr, path, "websocket", header, extra)
+}
+
+// rawUpgradeWith is rawUpgrade with the client's own spelling of Upgrade.
+func rawUpgradeWith(t testing.TB, addr, path, upgrade, header, extra string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n%s", path, addr, testKey, header, extra)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: %s\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n%s", path, addr, upgrade, testKey, header, extra)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
