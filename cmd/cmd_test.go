@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/eventually"
 )
 
 func TestMain(m *testing.M) {
@@ -224,12 +225,8 @@ func TestServeLogLines(t *testing.T) {
 		t.Fatalf("dial: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// The tunnel ends a moment after dial returns: wait for its line.
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(errb.String(), "tunnel closed"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'tunnel closed' line:\n%s", errb.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(errb.String(), "tunnel closed") },
+		func() string { return "no 'tunnel closed' line:\n" + errb.String() })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exit %d; stderr %s", code, errb.String())

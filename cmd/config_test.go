@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/echo"
+	"github.com/wsgate/wsgate/internal/eventually"
 )
 
 // writeFile writes a file under the test's temporary directory.
@@ -250,12 +252,8 @@ func testCertificate(t *testing.T) (certPEM, keyPEM string) {
 // waitFor waits until a background command's output contains s.
 func waitFor(t *testing.T, out *syncBuffer, s string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), s); {
-		if time.Now().After(deadline) {
-			t.Fatalf("output lacks %q:\n%s", s, out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(out.String(), s) },
+		func() string { return fmt.Sprintf("output lacks %q:\n%s", s, out.String()) })
 }
 
 // TestCheckFileArgument: `wsgate check FILE` reads FILE as --config does;

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wsgate/wsgate/internal/apachetest"
+	"github.com/wsgate/wsgate/internal/eventually"
 )
 
 // debianLayout copies Debian's /etc/apache2 (the apache2 package) into a
@@ -135,19 +136,17 @@ func startDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) stri
 		stop.Run()
 		time.Sleep(300 * time.Millisecond)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.True(t, 10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(run, "error.log"))
-			t.Fatalf("Apache does not listen on %s: %s", addr, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	}, func() string {
+		log, _ := os.ReadFile(filepath.Join(run, "error.log"))
+		return fmt.Sprintf("Apache does not listen on %s: %s", addr, log)
+	})
+	return addr
 }
 
 // debianRequest sends one request and returns the status.

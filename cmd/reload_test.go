@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/internal/eventually"
 )
 
 // controlled runs serve in-process with its stop, force and reload
@@ -83,12 +84,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.reload <- struct{}{}
-	for deadline := time.Now().Add(5 * time.Second); !dialOK(ctx, s.addr, "/b/"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("/b/ never routed after the reload; stderr:\n%s", s.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return dialOK(ctx, s.addr, "/b/") },
+		func() string { return "/b/ never routed after the reload; stderr:\n" + s.stderr.String() })
 	if dialOK(ctx, s.addr, "/a/") {
 		t.Error("/a/ still routed after the reload removed it")
 	}
@@ -105,12 +102,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.reload <- struct{}{}
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.stderr.String(), "reload failed"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'reload failed' line; stderr:\n%s", s.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(s.stderr.String(), "reload failed") },
+		func() string { return "no 'reload failed' line; stderr:\n" + s.stderr.String() })
 	if !strings.Contains(s.stderr.String(), "reload.conf:1:1") {
 		t.Errorf("the reload error does not say where:\n%s", s.stderr.String())
 	}
