@@ -468,6 +468,7 @@ func TestBareLF(t *testing.T) {
 		{"blank line", []string{"GET /x HTTP/1.1\r\nHost: h\r\n\n"}, []int{400}},
 		{"upgrade", []string{"GET /x HTTP/1.1\r\nHost: h\r\n" + strings.ReplaceAll(up, "Upgrade\r\n", "Upgrade\n") + "\r\n"}, []int{400}},
 		{"all CRLF", []string{"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"}, []int{200}},
+		{"empty lines first", []string{"\r\n\r\nGET /x HTTP/1.1\r\nHost: h\nX: 1\r\n\r\n"}, []int{400}},
 		{"bare LFs in a body, then a good head",
 			[]string{"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\na\nb\n\n", "GET /y HTTP/1.1\r\nHost: h\r\n\r\n"}, []int{200, 200}},
 		{"a good head, then a bad one", []string{"GET /x HTTP/1.1\r\nHost: h\r\n\r\n", "GET /y HTTP/1.1\nHost: h\r\n\r\n"}, []int{200, 400}},

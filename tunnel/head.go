@@ -32,7 +32,7 @@ type headListener struct {
 func (l headListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
-		return &headConn{TCPConn: tc, s: l.s}, nil
+		return &headConn{TCPConn: tc, s: l.s, empty: true}, nil
 	}
 	return c, err
 }
