@@ -272,7 +272,7 @@ func (p *parser) requestLimit(d directive, lower string, srv *server) {
 }
 
 // other handles a directive wsgate does not act on: skipped with a
-// warning when Apache knows it, refused otherwise.
+// warning when Apache knows it, an unknown directive otherwise.
 func (p *parser) other(d directive) {
 	lower := strings.ToLower(d.name)
 	if why, ok := skipped[lower]; ok {
@@ -280,10 +280,6 @@ func (p *parser) other(d directive) {
 			why = "not used by wsgate"
 		}
 		p.warnf(d.pos, "%s: skipped (%s)", d.name, why)
-		return
-	}
-	if why, ok := refused[lower]; ok {
-		p.errorf(d.pos, "%s: %s", d.name, why)
 		return
 	}
 	if _, ok := apacheNames[lower]; ok {

@@ -103,10 +103,6 @@ var skippedDirectives = map[string]string{
 	"ProxyExpressDBMFile":     "not supported yet",
 }
 
-// refusedDirectives are Apache directives that would change what wsgate
-// does and that it does not implement yet: an error, never ignored.
-var refusedDirectives = map[string]string{}
-
 // apacheNames are the directives and sections of Apache httpd 2.4 with every
 // module of Debian's apache2 loaded (apache-directives.txt, made by
 // apache-directives.sh with apache2 -L), lower case. Any of them that wsgate
@@ -127,7 +123,6 @@ var apacheDirectivesTxt string
 
 var (
 	skipped         = lowerKeys(skippedDirectives)
-	refused         = lowerKeys(refusedDirectives)
 	knownDirectives = func() []string {
 		var names []string
 		for _, n := range apacheNames {
@@ -139,9 +134,6 @@ var (
 			names = append(names, n)
 		}
 		for n := range skippedDirectives {
-			names = append(names, n)
-		}
-		for n := range refusedDirectives {
 			names = append(names, n)
 		}
 		slices.Sort(names)
