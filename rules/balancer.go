@@ -624,3 +624,7 @@ func (t *Table) Validate() error {
 	}))
 	return errs.err()
 }
+
+// Name is the member's URL as written, which is how Apache names a
+// worker (BALANCER_WORKER_NAME, the balancer-manager).
+func (m *Member) Name() string { return targetString(m.URL) }

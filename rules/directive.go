@@ -386,18 +386,18 @@ func (p *parser) listen(d directive) {
 		case host == "*":
 			host = ""
 		case strings.HasPrefix(host, "["):
-			if !strings.HasSuffix(host, "]") || checkAuthority(host) != "" {
+			if !strings.HasSuffix(host, "]") || CheckAuthority(host) != "" {
 				p.errorf(a.pos, "Listen: invalid address %q", host)
 				return
 			}
-		case host == "" || checkAuthority(host) != "":
+		case host == "" || CheckAuthority(host) != "":
 			p.errorf(a.pos, "Listen: invalid address %q", host)
 			return
 		}
 	}
 	// Port 0 picks a free port, as with --listen (Apache refuses it);
 	// tests use it.
-	if msg := checkAuthority("h:" + port); port != "0" && (msg != "" || port == "") {
+	if msg := CheckAuthority("h:" + port); port != "0" && (msg != "" || port == "") {
 		p.errorf(a.pos, "Listen: invalid port %q in %q", port, addr)
 		return
 	}

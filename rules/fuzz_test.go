@@ -198,7 +198,7 @@ func FuzzParseFile(f *testing.F) {
 		if !strings.HasPrefix(m.RequestURI, "/") || !isVisible(m.RequestURI) {
 			t.Fatalf("Match(%q).RequestURI = %q", target, m.RequestURI)
 		}
-		if msg := checkAuthority(m.Host); msg != "" || m.Host == "" {
+		if msg := CheckAuthority(m.Host); msg != "" || m.Host == "" {
 			t.Fatalf("Match(%q).Host = %q: %s", target, m.Host, msg)
 		}
 	})

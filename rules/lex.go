@@ -4,7 +4,7 @@ import "strings"
 
 // This file holds the lexer: text in, raw arguments with positions out.
 // It knows nothing about what a directive means; parsePass and friends
-// validate. file.go reads whole files (# comments, "\" continuation
+// validate. parse.go reads whole files (# comments, "\" continuation
 // lines, sections) on top of it, one logical line at a time.
 
 // arg is one argument of a directive as Apache's ap_getword_conf returns

@@ -387,7 +387,7 @@ func parseTarget(s string) (*url.URL, string) {
 	// name or an address, never %-encoded (url.Parse reads ws://%250 as
 	// host "%0", which prints as an invalid URL).
 	authority, _ := splitURL(s)
-	if msg := checkAuthority(authority); msg != "" {
+	if msg := CheckAuthority(authority); msg != "" {
 		return nil, fmt.Sprintf("URL %q: %s", s, msg)
 	}
 	return u, ""

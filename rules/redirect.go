@@ -2,10 +2,11 @@ package rules
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/reqvar"
 )
 
 // This file holds mod_alias's redirects: Redirect, RedirectMatch,
@@ -91,7 +92,7 @@ func (p *parser) parseRedirect(d directive, lower string, loc *Location) *Rule {
 		p.errorf(args[1].pos, "%s: unexpected %q", d.name, args[1].text)
 	case r.alias == aliasPrefix && loc == nil && !strings.HasPrefix(r.Path, "/"):
 		p.errorf(d.args[len(d.args)-len(args)-1].pos, "%s: URL-path %q must start with \"/\"", d.name, r.Path)
-	case len(args) == 1 && r.alias == aliasPrefix && !isAbsoluteURL(args[0].text) && !strings.HasPrefix(args[0].text, "/"):
+	case len(args) == 1 && r.alias == aliasPrefix && !reqvar.IsURL(args[0].text) && !strings.HasPrefix(args[0].text, "/"):
 		p.errorf(args[0].pos, "%s: %q is neither a URL nor a path starting with \"/\" (Apache: Redirect to non-URL)", d.name, args[0].text)
 	case len(args) == 1 && loc != nil && strings.Contains(args[0].text, "%{"):
 		p.errorf(args[0].pos, "%s: expressions (%%{...}) in the URL are not supported yet", d.name)
@@ -135,21 +136,6 @@ func aliasStatus(s string) (status int, ok bool, msg string) {
 	return n, true, ""
 }
 
-// isAbsoluteURL is ap_is_url: a scheme of letters, digits, "+", "-" and
-// "." followed by ":".
-func isAbsoluteURL(s string) bool {
-	i := strings.IndexByte(s, ':')
-	if i <= 0 {
-		return false
-	}
-	for _, c := range []byte(s[:i]) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // redirectMatch tries a Redirect or RedirectMatch rule on uri, the decoded
 // path, and returns its answer or nil. As mod_alias builds it (observed):
 //
@@ -189,7 +175,7 @@ func finishRedirect(rule *Rule, loc string, q queryPart, r *http.Request, vh *Vi
 	if strings.HasPrefix(loc, "/") {
 		loc = serverURL(r, vh) + loc
 	}
-	if !isAbsoluteURL(loc) {
+	if !reqvar.IsURL(loc) {
 		return nil, &RequestError{Status: http.StatusInternalServerError,
 			Reason: fmt.Sprintf("%s: cannot redirect to %q: not an absolute URL or a path (AH00673)", origin(rule.Pos), loc)}
 	}
@@ -229,29 +215,9 @@ func escapeURL(s string) string {
 // (observed: Host H.Example:80 gives http://h.example, Host [::1]:99
 // gives http://[::1]:99). Without a Host, the virtual host's name.
 func serverURL(r *http.Request, vh *VirtualHost) string {
-	scheme, def := "http", "80"
-	if r != nil && r.TLS != nil {
-		scheme, def = "https", "443"
+	q := reqvar.Request{HTTP: r}
+	if vh != nil {
+		q.ServerName = vh.ServerName
 	}
-	host, port := "", ""
-	if r != nil {
-		host = r.Host
-		if h, p, err := net.SplitHostPort(host); err == nil {
-			host, port = h, p
-		}
-		host = strings.ToLower(strings.Trim(host, "[]"))
-	}
-	if host == "" {
-		host = "localhost"
-		if vh != nil && vh.ServerName != "" {
-			host = vh.ServerName
-		}
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" && port != def {
-		host += ":" + port
-	}
-	return scheme + "://" + host
+	return q.URL("")
 }

@@ -199,7 +199,7 @@ func parseTemplate(s, refs string) (*url.URL, string) {
 	case strings.Contains(authority, "@"):
 		return nil, fmt.Sprintf("URL %q: user information is not supported", s)
 	case !strings.ContainsAny(authority, refs):
-		if msg := checkAuthority(authority); msg != "" {
+		if msg := CheckAuthority(authority); msg != "" {
 			return nil, fmt.Sprintf("URL %q: %s", s, msg)
 		}
 	}
@@ -209,12 +209,12 @@ func parseTemplate(s, refs string) (*url.URL, string) {
 	return &url.URL{Scheme: scheme, Host: authority, Path: path, RawPath: path}, ""
 }
 
-// checkAuthority validates host[:port] strictly: a bracketed IPv6
+// CheckAuthority validates host[:port] strictly: a bracketed IPv6
 // address or a name of letters, digits, "-", "." and "_", and a port from
 // 1 to 65535. It returns what is wrong, or "". A substituted authority
 // goes through it before anything is dialled or written into a request,
 // so that $1 cannot smuggle a CR, LF, space, "@" or "/" into either.
-func checkAuthority(a string) string {
+func CheckAuthority(a string) string {
 	host, port := a, ""
 	if strings.HasPrefix(a, "[") {
 		i := strings.IndexByte(a, ']')
@@ -319,7 +319,7 @@ func splitURL(s string) (authority, path string) {
 // and the query appended.
 func (t *Table) fromURL(rule *Rule, authority, path string, raw bool, query string, hasQuery bool) (Match, error) {
 	found := rule.Target.Scheme + "://" + authority + path
-	if msg := checkAuthority(authority); msg != "" || authority == "" {
+	if msg := CheckAuthority(authority); msg != "" || authority == "" {
 		if msg == "" {
 			msg = "no host"
 		}

@@ -57,12 +57,12 @@ func TestCheckAuthority(t *testing.T) {
 	good := []string{"h", "h:1", "127.0.0.1:9001", "[::1]", "[::1]:8443", "a-b.c_d:65535", "UPPER"}
 	bad := []string{"", ":1", "h:", "h:0", "h:65536", "h:1x", "a b", "a\r\nb", "u@h", "h/x", "[::1", "[zz]", "[::1]x", "h%41", "é"}
 	for _, a := range good {
-		if msg := checkAuthority(a); msg != "" {
+		if msg := CheckAuthority(a); msg != "" {
 			t.Errorf("checkAuthority(%q) = %s; want valid", a, msg)
 		}
 	}
 	for _, a := range bad {
-		if msg := checkAuthority(a); msg == "" && a != "" {
+		if msg := CheckAuthority(a); msg == "" && a != "" {
 			t.Errorf("checkAuthority(%q) = valid; want an error", a)
 		}
 	}

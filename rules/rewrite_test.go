@@ -176,11 +176,11 @@ func TestRewriteVariables(t *testing.T) {
 			if tc.req != nil {
 				target = tc.req.RequestURI
 			}
-			raw, query, hasQuery, err := splitTarget(target)
+			raw, query, hasQuery, err := SplitTarget(target)
 			if err != nil {
 				t.Fatal(err)
 			}
-			uri, err := normalizePath(raw)
+			uri, err := NormalizePath(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,11 +318,11 @@ func TestRewriteDir(t *testing.T) {
 			if r.Header == nil {
 				r.Header = http.Header{}
 			}
-			raw, query, hasQuery, err := splitTarget(tc.target)
+			raw, query, hasQuery, err := SplitTarget(tc.target)
 			if err != nil {
 				t.Fatal(err)
 			}
-			uri, err := normalizePath(raw)
+			uri, err := NormalizePath(raw)
 			if err != nil {
 				t.Fatal(err)
 			}

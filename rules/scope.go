@@ -48,11 +48,37 @@ type HeaderEdit struct {
 	// Expr is set when Value was written expr=...: Value is then the
 	// expression after expr=, such as %{REQUEST_SCHEME}.
 	Expr bool
+	// Parts is Value as the parser read it, checked: what to write and
+	// what to expand for each request. Empty for unset.
+	Parts []ValuePart
 	// Env is the env=[!]VAR condition: the edit applies only when VAR is
 	// set (or, with EnvNot, not set). Empty: always.
 	Env    string
 	EnvNot bool
 }
+
+// ValuePart is a piece of a header value: literal Text, or a name to
+// expand for each request.
+type ValuePart struct {
+	Kind PartKind
+	// Text is the literal (PartText), or the variable, header or
+	// environment name the part expands.
+	Text string
+}
+
+// PartKind says what a ValuePart expands to.
+type PartKind uint8
+
+const (
+	PartText     PartKind = iota // Text as it is
+	PartTime                     // %t: "t=" and when the request arrived, in µs since 1970
+	PartDuration                 // %D: "D=" and the µs since it arrived
+	PartEnv                      // %{VAR}e: an environment variable, "(null)" when unset
+	PartSSL                      // %{VAR}s: mod_ssl's variables, "(null)" when empty
+	PartVar                      // expr=%{VAR}: a request variable
+	PartHeader                   // expr=%{req:NAME} or %{http:NAME}: a request header
+	PartExprEnv                  // expr=%{env:VAR} or %{reqenv:VAR}: "" when unset
+)
 
 // SetEnvIf is one SetEnvIf or SetEnvIfNoCase line: when Attribute of the
 // request matches Regex, the variables are set (or, with a "!" prefix,
@@ -66,13 +92,41 @@ type SetEnvIf struct {
 	Regex     string
 	NoCase    bool
 	Vars      []EnvAssign
+	// Decoded is set for a line inside a <Location>, where Apache runs it
+	// after the path is decoded: Request_URI is then the decoded path,
+	// not the raw one.
+	Decoded bool
 
 	// re and nameRe are Regex and (when Attribute is a regular
-	// expression) Attribute, compiled by the parser; decoded: the line
-	// is inside a <Location>, where Apache runs it after the path is
-	// decoded, so Request_URI is the decoded path, not the raw one.
+	// expression) Attribute, compiled by the parser.
 	re, nameRe *regexp.Regexp
-	decoded    bool
+}
+
+// Pattern is the line's compiled Regex; a SetEnvIf built by hand is
+// compiled here, each time.
+func (s SetEnvIf) Pattern() *regexp.Regexp {
+	if s.re != nil {
+		return s.re
+	}
+	return compileOrNothing(s.Regex, s.NoCase)
+}
+
+// NamePattern is the compiled header-name pattern of a line whose
+// Attribute is one, else nil.
+func (s SetEnvIf) NamePattern() *regexp.Regexp {
+	if s.nameRe != nil || !isNameRegex(s.Attribute) {
+		return s.nameRe
+	}
+	return compileOrNothing(s.Attribute, s.NoCase)
+}
+
+// compileOrNothing compiles a pattern the parser has checked, or returns
+// one that matches nothing.
+func compileOrNothing(pattern string, nocase bool) *regexp.Regexp {
+	if re, _ := compileRegex(pattern, nocase); re != nil {
+		return re
+	}
+	return regexp.MustCompile(`[^\x00-\x{10FFFF}]`)
 }
 
 // EnvAssign is one VAR, VAR=VALUE or !VAR of a SetEnvIf line.
@@ -81,6 +135,10 @@ type EnvAssign struct {
 	Value string // "1" when written without a value, as Apache does
 	Unset bool
 }
+
+// Expand is the value to set when the line's pattern matched src at m:
+// Value with $0 to $9 replaced by the groups.
+func (a EnvAssign) Expand(src string, m []int) string { return regsub(a.Value, src, m) }
 
 // ReverseMap is one ProxyPassReverse: a backend URL prefix and the public
 // path it is mapped back to.
@@ -92,6 +150,9 @@ type ReverseMap struct {
 	// URL is the backend URL prefix as written; a balancer:// URL stands
 	// for each of the balancer's members.
 	URL string
+	// Balancer and BalancerPath are a balancer:// URL's name and the path
+	// after it ("" for "/"); empty for any other URL.
+	Balancer, BalancerPath string
 }
 
 // CookieMap is one ProxyPassReverseCookieDomain or

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/reqvar"
 )
 
 // This file holds <VirtualHost>: reading the section, merging it with the
@@ -364,7 +366,7 @@ func (t *Table) hostFor(r *http.Request) *VirtualHost {
 	}
 	var host string
 	if r != nil {
-		host = requestHost(r.Host)
+		host, _ = reqvar.SplitHost(r.Host)
 	}
 	for _, vh := range cands {
 		if vh.named(host) {
@@ -483,15 +485,6 @@ func localPort(r *http.Request) int {
 	return n
 }
 
-// requestHost is a Host header as Apache compares it with server names:
-// without the port, lower case, without a trailing dot.
-func requestHost(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
-}
-
 // wildMatch matches s against pattern, in which "*" stands for any run of
 // bytes and "?" for one byte (ap_strcasecmp_match; both are lower case
 // here).
@@ -517,4 +510,14 @@ func wildMatch(pattern, s string) bool {
 		pattern, s = pattern[1:], s[1:]
 	}
 	return s == ""
+}
+
+// ErrorScope is the scope whose lines apply to the answer to r when Match
+// fails (no rule, a bad path): that of r's virtual host, else the main
+// server's. Apache sends its "Header always" lines with its own 404 too.
+func (t *Table) ErrorScope(r *http.Request) Scope {
+	if vh := t.hostFor(r); vh != nil {
+		return vh.Table.Scope
+	}
+	return t.Scope
 }

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/headers"
+	"github.com/wsgate/wsgate/internal/reqvar"
 	"github.com/wsgate/wsgate/rules"
 )
 
 // This file applies a request's header lines (RequestHeader, Header,
-// SetEnvIf, ProxyPassReverse*; see rules.Edits) and answers redirects.
+// SetEnvIf, ProxyPassReverse*; see package headers) and answers redirects.
 // Where each applies, as Apache 2.4.71 does:
 //
 //	request to the backend    RequestHeader, before X-Forwarded-*      upgrade and plain
@@ -20,7 +22,7 @@ import (
 //	wsgate's own answers      Header always                            errors, redirects, 426
 //	101 Switching Protocols   nothing                                  as Apache: mod_headers never sees it
 
-// editsKey carries a request's *rules.Edits in its context, so that every
+// editsKey carries a request's *headers.Edits in its context, so that every
 // answer given to the request (fail, redirect, the reverse proxy's hooks)
 // applies the same edits with the same environment.
 type editsKey struct{}
@@ -28,7 +30,7 @@ type editsKey struct{}
 // withEdits returns r carrying the edits of scope for it; r itself when
 // the scope has no lines, so that a table without them costs nothing.
 func (s *Server) withEdits(r *http.Request, t *rules.Table, scope rules.Scope, m rules.Match, start time.Time) *http.Request {
-	e := t.Edits(scope, r, start, s.serverNameOf(m))
+	e := headers.New(t, scope, r, start, s.serverNameOf(m))
 	if e == nil {
 		return r
 	}
@@ -36,8 +38,8 @@ func (s *Server) withEdits(r *http.Request, t *rules.Table, scope rules.Scope, m
 }
 
 // editsOf is the request's edits; nil (which applies nothing) when none.
-func editsOf(r *http.Request) *rules.Edits {
-	e, _ := r.Context().Value(editsKey{}).(*rules.Edits)
+func editsOf(r *http.Request) *headers.Edits {
+	e, _ := r.Context().Value(editsKey{}).(*headers.Edits)
 	return e
 }
 
@@ -85,7 +87,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, m rules.Match)
 	h := w.Header()
 	loc := ""
 	if rd.Location != "" && rd.Status != http.StatusGone {
-		loc = rules.AbsoluteURL(rd.Location, r, s.serverNameOf(m))
+		loc = reqvar.AbsoluteURL(rd.Location, r, s.serverNameOf(m))
 		h.Set("Location", loc)
 	}
 	body := redirectBody(rd.Status, loc)

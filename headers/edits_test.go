@@ -1,4 +1,4 @@
-package rules
+package headers
 
 import (
 	"context"
@@ -10,163 +10,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/rules"
 )
-
-// scopeText prints the main server's scope lines and the warnings.
-func scopeText(tb *Table) string {
-	var out []string
-	for _, w := range tb.Warnings {
-		out = append(out, "warning: "+w.Error())
-	}
-	for _, l := range tb.Scope.lines(false) {
-		out = append(out, origin(l.pos)+": "+l.text)
-	}
-	return strings.Join(out, "\n")
-}
-
-func TestParseScope(t *testing.T) {
-	cases := []struct {
-		name, conf, want string
-	}{
-		{"request header forms", `
-RequestHeader set X-Forwarded-Proto expr=%{REQUEST_SCHEME}
-RequestHeader set X-Real-IP %{REMOTE_ADDR}s
-RequestHeader set X-Forwarded-Proto "https"
-REQUESTHEADER SetIfEmpty X-Id "%{UNIQUE}e"
-RequestHeader unset Authorization
-RequestHeader append X-A "a b" env=!NOPE
-`, `wsgate.conf:2: RequestHeader set X-Forwarded-Proto "expr=%{REQUEST_SCHEME}"
-wsgate.conf:3: RequestHeader set X-Real-IP "%{REMOTE_ADDR}s"
-wsgate.conf:4: RequestHeader set X-Forwarded-Proto "https"
-wsgate.conf:5: RequestHeader setifempty X-Id "%{UNIQUE}e"
-wsgate.conf:6: RequestHeader unset Authorization
-wsgate.conf:7: RequestHeader append X-A "a b" env=!NOPE`},
-		{"response header forms", `
-Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"
-Header set X-Frame-Options SAMEORIGIN
-Header onsuccess merge Cache-Control no-cache
-Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED
-Header always unset X-Powered-By
-`, `wsgate.conf:2: Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains"
-wsgate.conf:3: Header set X-Frame-Options "SAMEORIGIN"
-wsgate.conf:4: Header merge Cache-Control "no-cache"
-wsgate.conf:5: Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED
-wsgate.conf:6: Header always unset X-Powered-By`},
-		{"setenvif", `
-SetEnvIf Request_URI "^/api/(v\d)" API=$1 IS_API
-SetEnvIfNoCase X-Mode ^debug$ DEBUG !QUIET
-SetEnvIf ^X-Hdr-.* . HDR= OTHER=x=y
-`, `wsgate.conf:2: SetEnvIf Request_URI "^/api/(v\\d)" API=$1 IS_API=1
-wsgate.conf:3: SetEnvIfNoCase X-Mode "^debug$" DEBUG=1 !QUIET
-wsgate.conf:4: SetEnvIf ^X-Hdr-.* "." HDR=1 OTHER=x=y`},
-		{"reverse", `
-ProxyPassReverse /app/ http://127.0.0.1:9000/app/
-ProxyPassReverse / balancer://cluster/
-ProxyPassReverseCookieDomain backend.internal example.com
-ProxyPassReverseCookiePath /app/ /
-`, `wsgate.conf:2: ProxyPassReverse /app/ http://127.0.0.1:9000/app/
-wsgate.conf:3: ProxyPassReverse / balancer://cluster/
-wsgate.conf:4: ProxyPassReverseCookieDomain backend.internal example.com
-wsgate.conf:5: ProxyPassReverseCookiePath /app/ /`},
-		{"warnings", `
-RequestHeader set X-A "a" early
-RequestHeader set X-Client-DN %{SSL_CLIENT_S_DN}s
-ProxyPassReverse /app/ backend:9000/app/
-`, `warning: wsgate.conf:2:27: RequestHeader ... early: wsgate applies it with the other RequestHeader lines, after routing and SetEnvIf (RewriteCond and SetEnvIf see the client's headers)
-warning: wsgate.conf:3:31: RequestHeader set X-Client-DN: %{SSL_CLIENT_S_DN}s is not a variable wsgate knows; it is sent as "(null)", as Apache does for an unset variable
-warning: wsgate.conf:4:24: ProxyPassReverse: "backend:9000/app/" is neither a URL nor a path, so it matches no backend URL (as in Apache)
-wsgate.conf:2: RequestHeader set X-A "a"
-wsgate.conf:3: RequestHeader set X-Client-DN "%{SSL_CLIENT_S_DN}s"
-wsgate.conf:4: ProxyPassReverse /app/ backend:9000/app/`},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			tb, err := ParseFile("wsgate.conf", []byte(tc.conf), Options{})
-			if err != nil {
-				t.Fatalf("ParseFile: %v", err)
-			}
-			if got := scopeText(tb); got != tc.want {
-				t.Errorf("scope =\n%s\nwant\n%s", got, tc.want)
-			}
-			// The printed lines parse back into the same lines.
-			var conf strings.Builder
-			for _, l := range tb.Scope.lines(false) {
-				conf.WriteString(l.text + "\n")
-			}
-			tb2, err := ParseFile("wsgate.conf", []byte(conf.String()), Options{})
-			if err != nil {
-				t.Fatalf("ParseFile(printed): %v\n%s", err, conf.String())
-			}
-			var again strings.Builder
-			for _, l := range tb2.Scope.lines(false) {
-				again.WriteString(l.text + "\n")
-			}
-			if again.String() != conf.String() {
-				t.Errorf("printed lines do not round-trip:\n%s\nbecame\n%s", conf.String(), again.String())
-			}
-		})
-	}
-}
-
-func TestParseScopeErrors(t *testing.T) {
-	cases := []struct{ conf, want string }{
-		{"RequestHeader", "wsgate.conf:1:14: RequestHeader: missing action (want set, setifempty, append, add, merge, unset)"},
-		{"RequestHeader sett X-A b", `wsgate.conf:1:15: RequestHeader: unknown action "sett" (did you mean "set"?)`},
-		{"RequestHeader edit X-A ^a b", "wsgate.conf:1:15: RequestHeader edit: not supported by wsgate (header values cannot be rewritten with a regular expression); use set or unset"},
-		{"Header edit* Set-Cookie ^(.*)$ $1;Secure", "wsgate.conf:1:8: Header edit*: not supported by wsgate (header values cannot be rewritten with a regular expression); use set or unset"},
-		{"Header echo ^X-", "wsgate.conf:1:8: Header echo: not supported by wsgate; use set, add or unset"},
-		{"RequestHeader always set X-A b", "wsgate.conf:1:15: RequestHeader always: only Header takes a condition; RequestHeader applies to every request"},
-		{"Header always", "wsgate.conf:1:14: Header always: missing action"},
-		{"RequestHeader set", "wsgate.conf:1:18: RequestHeader set: missing header name"},
-		{"RequestHeader set X-A", "wsgate.conf:1:22: RequestHeader set X-A: missing value (Apache: header requires three arguments)"},
-		{"RequestHeader set X:A b", `wsgate.conf:1:19: RequestHeader set: "X:A" is not a valid header name`},
-		{"RequestHeader unset X-A b c", `wsgate.conf:1:27: RequestHeader: unexpected "c" after the condition "b"`},
-		{"RequestHeader unset X-A b", `wsgate.conf:1:25: RequestHeader: unknown condition "b" (want env=VAR, env=!VAR or early)`},
-		{"RequestHeader set X-A b env=", "wsgate.conf:1:25: RequestHeader: missing environment variable name (want env=VAR or env=!VAR)"},
-		{"Header set X-A b expr=%{REQUEST_URI}=~/x/", "wsgate.conf:1:18: Header: expr= conditions are not supported by wsgate; set a variable with SetEnvIf and write env=VAR"},
-		{`RequestHeader set X-A "%{User-Agent}i"`, "wsgate.conf:1:23: RequestHeader set X-A: %{User-Agent}i is Apache's count of idle workers, not a request header, and wsgate has no workers; for a request header write expr=%{req:User-Agent}"},
-		{`RequestHeader set X-A "%l"`, "wsgate.conf:1:23: RequestHeader set X-A: %l reports Apache's own load (load average, busy workers), which wsgate does not have"},
-		{`RequestHeader set X-A "%q"`, "wsgate.conf:1:23: RequestHeader set X-A: unrecognized header format %q (want %t, %D, %{VAR}e, %{VAR}s or %%)"},
-		{`RequestHeader set X-A "%{X"`, `wsgate.conf:1:23: RequestHeader set X-A: %{ without a closing } in "%{X"`},
-		{`RequestHeader set X-A "%{X}"`, "wsgate.conf:1:23: RequestHeader set X-A: %{X} without a format letter (want %{VAR}e or %{VAR}s)"},
-		{`RequestHeader set X-A "a\nb"`, `wsgate.conf:1:23: RequestHeader set X-A: \n in a header value would end the header line`},
-		{`RequestHeader set X-A expr=%{SERVER_ADDR}`, "wsgate.conf:1:23: RequestHeader set X-A: expr=: variable %{SERVER_ADDR} is not one wsgate supports (it knows " + strings.Join(requestVars, ", ") + ", and %{req:NAME} for a request header)"},
-		{`RequestHeader set X-A expr=%{osenv:HOME}`, `wsgate.conf:1:23: RequestHeader set X-A: expr=: function "osenv" is not supported by wsgate (it knows req, http, reqenv, env, tolower, toupper)`},
-		{"SetEnvIf", "wsgate.conf:1:9: SetEnvIf: missing header-field name"},
-		{"SetEnvIf Host", "wsgate.conf:1:14: SetEnvIf: missing regular expression"},
-		{"SetEnvIf Host x", "wsgate.conf:1:16: SetEnvIf: missing variable (want VAR, VAR=VALUE or !VAR)"},
-		{"SetEnvIf Host (x X", `wsgate.conf:1:15: SetEnvIf: invalid regular expression "(x": missing closing ): ` + "`(x`"},
-		{"SetEnvIf Host x =1", `wsgate.conf:1:17: SetEnvIf: "=1" names no variable`},
-		{`SetEnvIf OID("2.16.840.1.113730.1.13") x X`, `wsgate.conf:1:10: SetEnvIf OID("2.16.840.1.113730.1.13"): client certificate extensions are not supported by wsgate (it asks for no client certificate)`},
-		{"ProxyPassReverse", "wsgate.conf:1:17: ProxyPassReverse: missing URL"},
-		{"ProxyPassReverse http://b/", "wsgate.conf:1:18: ProxyPassReverse needs a path when not defined in a location (want ProxyPassReverse PATH URL)"},
-		{"ProxyPassReverse / http://b/ x y", `wsgate.conf:1:32: ProxyPassReverse takes one, two or three arguments (as in Apache): unexpected "y"`},
-		{"ProxyPassReverse / http://b/ interpolate", "wsgate.conf:1:30: ProxyPassReverse: interpolate is not supported yet (ProxyPassInterpolateEnv is not)"},
-		{"ProxyPassReverse / balancer://", `wsgate.conf:1:20: ProxyPassReverse: balancer URL "balancer://" has no name (want balancer://NAME)`},
-		{"ProxyPassReverseCookiePath /a", "wsgate.conf:1:30: ProxyPassReverseCookiePath: want the backend's value and the public one (ProxyPassReverseCookiePath INTERNAL PUBLIC)"},
-		{"ProxyPassReverseCookieDomain a b c", `wsgate.conf:1:34: ProxyPassReverseCookieDomain: unexpected "c" (want ProxyPassReverseCookieDomain INTERNAL PUBLIC)`},
-	}
-	for _, tc := range cases {
-		t.Run(tc.conf, func(t *testing.T) {
-			_, err := ParseFile("wsgate.conf", []byte(tc.conf+"\n"), Options{})
-			if err == nil {
-				t.Fatalf("ParseFile(%q) succeeded; want %s", tc.conf, tc.want)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("ParseFile(%q) =\n%s\nwant\n%s", tc.conf, got, tc.want)
-			}
-		})
-	}
-}
 
 // editsFor parses conf and returns its main server's edits for r.
 func editsFor(t *testing.T, conf string, r *http.Request) *Edits {
 	t.Helper()
-	tb, err := ParseFile("wsgate.conf", []byte(conf), Options{})
+	tb, err := rules.ParseFile("wsgate.conf", []byte(conf), rules.Options{})
 	if err != nil {
 		t.Fatalf("ParseFile: %v", err)
 	}
-	x := tb.Edits(tb.Scope, r, time.Unix(1700000000, 123456000), "wsgate.test")
+	x := New(tb, tb.Scope, r, time.Unix(1700000000, 123456000), "wsgate.test")
 	if x == nil {
 		t.Fatal("Edits = nil for a scope with lines")
 	}
@@ -502,7 +357,7 @@ ProxyPass /bal/ balancer://mycluster/app/
 Header add Set-Cookie "ROUTEID=.%{BALANCER_WORKER_ROUTE}e; path=/" env=BALANCER_ROUTE_CHANGED
 Header set X-Env "n=%{BALANCER_NAME}e wn=%{BALANCER_WORKER_NAME}e wr=%{BALANCER_WORKER_ROUTE}e ss=%{BALANCER_SESSION_STICKY}e sr=%{BALANCER_SESSION_ROUTE}e ch=%{BALANCER_ROUTE_CHANGED}e"
 `
-	tb, err := ParseFile("wsgate.conf", []byte(conf), Options{})
+	tb, err := rules.ParseFile("wsgate.conf", []byte(conf), rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +372,7 @@ Header set X-Env "n=%{BALANCER_NAME}e wn=%{BALANCER_WORKER_NAME}e wr=%{BALANCER_
 		{0, "ROUTEID", "9", "ROUTEID=.1; path=/", "n=balancer://mycluster wn=http://127.0.0.1:18350 wr=1 ss=ROUTEID sr=9 ch=1"},
 	}
 	for _, tc := range cases {
-		x := tb.Edits(tb.Scope, testRequest("GET", "/bal/x", "h"), time.Now(), "")
+		x := New(tb, tb.Scope, testRequest("GET", "/bal/x", "h"), time.Now(), "")
 		x.SetBalancer(b, b.Members[tc.member], tc.sticky, tc.route)
 		h := http.Header{}
 		x.Response(h, true)
@@ -529,8 +384,8 @@ Header set X-Env "n=%{BALANCER_NAME}e wn=%{BALANCER_WORKER_NAME}e wr=%{BALANCER_
 }
 
 func TestEditsNil(t *testing.T) {
-	tb := &Table{}
-	x := tb.Edits(tb.Scope, testRequest("GET", "/", "h"), time.Now(), "")
+	tb := &rules.Table{}
+	x := New(tb, tb.Scope, testRequest("GET", "/", "h"), time.Now(), "")
 	if x != nil {
 		t.Fatalf("Edits of an empty scope = %v; want nil", x)
 	}
@@ -546,54 +401,11 @@ func TestEditsNil(t *testing.T) {
 	}
 }
 
-func TestAbsoluteURL(t *testing.T) {
-	cases := []struct{ u, host, want string }{
-		{"http://new.example/new", "h:1", "http://new.example/new"},
-		{"/relative/x/y?z", "127.0.0.1:18301", "http://127.0.0.1:18301/relative/x/y?z"},
-		{"/p", "", "http://wsgate.test/p"},
-	}
-	for _, tc := range cases {
-		if got := AbsoluteURL(tc.u, testRequest("GET", "/", tc.host), "wsgate.test"); got != tc.want {
-			t.Errorf("AbsoluteURL(%q, Host %q) = %q; want %q", tc.u, tc.host, got, tc.want)
-		}
-	}
-}
-
-func TestErrorScope(t *testing.T) {
-	tb, err := ParseFile("wsgate.conf", []byte(`
-Header always set X-Main 1
-<VirtualHost *:18301>
-    ServerName a.example
-    Header always set X-Vhost 1
-    ProxyPass /a/ http://127.0.0.1:9001/
-</VirtualHost>
-`), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := func(s Scope) string {
-		var n []string
-		for _, e := range s.ResponseHeaders {
-			n = append(n, e.Name)
-		}
-		return strings.Join(n, " ")
-	}
-	if got := names(tb.ErrorScope(testRequest("GET", "/nope", "a.example"))); got != "X-Main X-Vhost" {
-		t.Errorf("ErrorScope(a virtual host's request) = %q; want its lines and the main server's", got)
-	}
-	r := testRequest("GET", "/nope", "b.example")
-	r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 18302}))
-	tb.Listen = append(tb.Listen, Listen{Addr: "127.0.0.1:18302"})
-	if got := names(tb.ErrorScope(r)); got != "X-Main" {
-		t.Errorf("ErrorScope(the main server's request) = %q; want X-Main", got)
-	}
-}
-
 // Apache 2.4.71 with the same sections: the one-argument
 // ProxyPassReverse takes the location's path, and SetEnvIf inside a
 // <Location> sees the decoded path (/loc/%61/x set INLOC).
 func TestLocationScope(t *testing.T) {
-	tb, err := ParseFile("wsgate.conf", []byte(`
+	tb, err := rules.ParseFile("wsgate.conf", []byte(`
 <Location /loc/>
     ProxyPass http://127.0.0.1:18350/app/
     ProxyPassReverse http://127.0.0.1:18350/app/
@@ -603,7 +415,7 @@ func TestLocationScope(t *testing.T) {
     ProxyPassReverse http://127.0.0.1:18350/lm/
 </LocationMatch>
 ProxyPass /lm/ http://127.0.0.1:18350/lm/
-`), Options{})
+`), rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +432,7 @@ ProxyPass /lm/ http://127.0.0.1:18350/lm/
 		if err != nil {
 			t.Fatalf("Match(%s): %v", tc.target, err)
 		}
-		x := tb.Edits(m.Edits, r, time.Now(), "")
+		x := New(tb, m.Edits, r, time.Now(), "")
 		if got := x.ReverseURL(tc.in); got != tc.want {
 			t.Errorf("%s: ReverseURL(%q) = %q; want %q", tc.target, tc.in, got, tc.want)
 		}
@@ -629,9 +441,9 @@ ProxyPass /lm/ http://127.0.0.1:18350/lm/
 		}
 	}
 	for _, conf := range []string{"<Location /two>\nProxyPassReverse /x http://b/\n</Location>\n"} {
-		_, err := ParseFile("wsgate.conf", []byte(conf), Options{})
+		_, err := rules.ParseFile("wsgate.conf", []byte(conf), rules.Options{})
 		if want := "wsgate.conf:2:21: ProxyPassReverse can not have a path when defined in a location (want ProxyPassReverse URL)"; err == nil || err.Error() != want {
-			t.Errorf("ParseFile(%q) = %v; want %s", conf, err, want)
+			t.Errorf("rules.ParseFile(%q) = %v; want %s", conf, err, want)
 		}
 	}
 }
@@ -643,7 +455,7 @@ func FuzzEdits(f *testing.F) {
 	f.Add("/app/a%20b?q=1", "Example.COM:8080", "Mozilla/5.0", "http://b/app/x", "a=1; path=/app/; domain=b.internal")
 	f.Add("/", "[::1", "", "/rel/y", "path=")
 	f.Add("http://h/x?y", "h:", "x", "HTTP://B/APP\r\n", ";;domain=;path=/app/x")
-	tb, err := ParseFile("wsgate.conf", []byte(`
+	tb, err := rules.ParseFile("wsgate.conf", []byte(`
 <Proxy "balancer://c">
     BalancerMember http://b/s/ route=1
 </Proxy>
@@ -662,7 +474,7 @@ ProxyPassReverse / /rel/
 ProxyPassReverse /bal/ balancer://c/
 ProxyPassReverseCookiePath /app/ /pub/
 ProxyPassReverseCookieDomain b.internal public
-`), Options{})
+`), rules.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -673,7 +485,7 @@ ProxyPassReverseCookieDomain b.internal public
 		}
 		r := testRequest("GET", "/", host, "User-Agent", ua, "X-Y", ua)
 		r.RequestURI = target
-		x := tb.Edits(tb.Scope, r, time.Now(), "wsgate.test")
+		x := New(tb, tb.Scope, r, time.Now(), "wsgate.test")
 		x.SetBalancer(tb.Balancers[0], tb.Balancers[0].Members[0], "ROUTEID", target)
 		h := r.Header.Clone()
 		made := http.Header{"Host": {x.Request(h, host)}}

@@ -9,7 +9,7 @@ import (
 // (mod_headers), SetEnvIf and SetEnvIfNoCase (mod_setenvif),
 // ProxyPassReverse, ProxyPassReverseCookieDomain and
 // ProxyPassReverseCookiePath (mod_proxy), and prints them back. What they
-// do to a request is in edits.go.
+// do to a request is package headers' work.
 
 // scopeDirectives are the directives scopeDirective reads, by lower-case
 // name.
@@ -141,10 +141,12 @@ func (p *parser) headerValue(d directive, a arg, e *HeaderEdit) bool {
 	v := a.text
 	if len(v) >= 5 && strings.EqualFold(v[:5], "expr=") {
 		e.Expr, e.Value = true, v[5:]
-		if _, msg := parseExpr(e.Value); msg != "" {
+		parts, msg := parseExpr(e.Value)
+		if msg != "" {
 			p.errorf(a.pos, "%s %s %s: expr=: %s", d.name, e.Action, e.Name, msg)
 			return false
 		}
+		e.Parts = parts
 		return true
 	}
 	e.Value = v
@@ -154,11 +156,12 @@ func (p *parser) headerValue(d directive, a arg, e *HeaderEdit) bool {
 		return false
 	}
 	for _, f := range parts {
-		if f.tag == 's' && !knownSSLVar(f.arg) {
+		if f.Kind == PartSSL && !knownSSLVar(f.Text) {
 			p.warnf(a.pos, "%s %s %s: %%{%s}s is not a variable wsgate knows; it is sent as \"(null)\", as Apache does for an unset variable",
-				d.name, e.Action, e.Name, f.arg)
+				d.name, e.Action, e.Name, f.Text)
 		}
 	}
+	e.Parts = parts
 	return true
 }
 
@@ -239,7 +242,7 @@ func (p *parser) setEnvIf(d directive, nocase bool) {
 		return
 	}
 	s.re = re
-	s.decoded = p.location() != nil
+	s.Decoded = p.location() != nil
 	for _, a := range d.args[2:] {
 		name, value, hasValue := strings.Cut(a.text, "=")
 		switch {
@@ -312,10 +315,15 @@ func (p *parser) passReverse(d directive) {
 		p.warnf(u.pos, "%s: %q is neither a URL nor a path, so it matches no backend URL (as in Apache)", d.name, m.URL)
 	}
 	if isBalancerURL(m.URL) {
-		if _, _, msg := parseBalancerURL(m.URL); msg != "" {
+		name, path, msg := parseBalancerURL(m.URL)
+		if msg != "" {
 			p.errorf(u.pos, "%s: %s", d.name, msg)
 			return
 		}
+		if path == "/" {
+			path = ""
+		}
+		m.Balancer, m.BalancerPath = name, path
 	}
 	p.scope().Reverse = append(p.scope().Reverse, m)
 }

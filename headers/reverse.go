@@ -1,8 +1,11 @@
-package rules
+package headers
 
 import (
 	"net/http"
 	"strings"
+
+	"github.com/wsgate/wsgate/internal/reqvar"
+	"github.com/wsgate/wsgate/rules"
 )
 
 // This file is ProxyPassReverse, ProxyPassReverseCookieDomain and
@@ -50,7 +53,7 @@ func (x *Edits) ReverseURL(v string) string {
 	for _, m := range x.scope.Reverse {
 		var u string
 		var ok bool
-		if isBalancerURL(m.URL) {
+		if m.Balancer != "" {
 			u, ok = x.reverseBalancer(m, v)
 		} else {
 			u, ok = reversePlain(m, v)
@@ -58,15 +61,15 @@ func (x *Edits) ReverseURL(v string) string {
 		if !ok {
 			continue
 		}
-		if isURL(u) {
+		if reqvar.IsURL(u) {
 			return cleanValue(u)
 		}
-		return cleanValue(x.constructURL(u))
+		return cleanValue(x.vars.URL(u))
 	}
 	return v
 }
 
-func reversePlain(m ReverseMap, v string) (string, bool) {
+func reversePlain(m rules.ReverseMap, v string) (string, bool) {
 	part := v
 	if strings.HasPrefix(m.URL, "/") {
 		if i := strings.Index(v, "://"); i >= 0 {
@@ -85,20 +88,17 @@ func reversePlain(m ReverseMap, v string) (string, bool) {
 // balancer:// ProxyPassReverse names, as Apache compares the workers'
 // names: BalancerMember http://h/foo with ProxyPassReverse /bash
 // balancer://alias/bar maps http://h/foo/bar/that to /bash/that.
-func (x *Edits) reverseBalancer(m ReverseMap, v string) (string, bool) {
-	name, urlpart, msg := parseBalancerURL(m.URL)
-	if msg != "" || x.table == nil {
+func (x *Edits) reverseBalancer(m rules.ReverseMap, v string) (string, bool) {
+	if x.table == nil {
 		return "", false
 	}
-	b := x.table.Balancer(name)
+	b := x.table.Balancer(m.Balancer)
 	if b == nil {
 		return "", false
 	}
-	if urlpart == "/" {
-		urlpart = ""
-	}
+	urlpart := m.BalancerPath
 	for _, mem := range b.Members {
-		w := targetString(mem.URL)
+		w := mem.Name()
 		if urlpart != "" {
 			w = strings.TrimSuffix(w, "/")
 			if hasPrefixFold(v, w) && strings.HasPrefix(v[len(w):], urlpart) {
@@ -139,7 +139,7 @@ func (x *Edits) ReverseCookie(v string) string {
 		if !ok {
 			continue
 		}
-		var maps []CookieMap
+		var maps []rules.CookieMap
 		var match func(val, internal string) bool
 		switch strings.ToLower(key) {
 		case "path":
