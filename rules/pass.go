@@ -209,15 +209,21 @@ func parseShortForm(d directive, name string) (*Rule, *Balancer, error) {
 // parameters, a duplicate is an error, and Apache parameters wsgate does
 // not implement yet are refused rather than ignored.
 func ParsePass(pos Pos, value string) (*Rule, error) {
+	return parseLine(pos, "ProxyPass", value, parsePass)
+}
+
+// parseLine reads value, a directive's arguments given on the command
+// line, as a line of a file would be read, and hands it to parse.
+func parseLine(pos Pos, name, value string, parse func(directive) (*Rule, error)) (*Rule, error) {
 	if pos.Col == 0 {
 		pos.Col = 1
 	}
 	args, end, err := splitArgs(pos, value)
 	if err != nil {
-		err.Msg = "ProxyPass: " + err.Msg
+		err.Msg = name + ": " + err.Msg
 		return nil, err
 	}
-	return parsePass(directive{pos: pos, name: "ProxyPass", args: args, end: end})
+	return parse(directive{pos: pos, name: name, args: args, end: end})
 }
 
 // parsePass validates a raw ProxyPass directive. It is separate from

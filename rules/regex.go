@@ -24,15 +24,7 @@ import (
 // against the decoded, normalised request path without its query; URL may
 // hold $0 to $9. Positions and errors are as for ParsePass.
 func ParsePassMatch(pos Pos, value string) (*Rule, error) {
-	if pos.Col == 0 {
-		pos.Col = 1
-	}
-	args, end, err := splitArgs(pos, value)
-	if err != nil {
-		err.Msg = "ProxyPassMatch: " + err.Msg
-		return nil, err
-	}
-	return parsePassMatch(directive{pos: pos, name: "ProxyPassMatch", args: args, end: end})
+	return parseLine(pos, "ProxyPassMatch", value, parsePassMatch)
 }
 
 // passMatchUsage is what ProxyPassMatch takes.
