@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,29 +19,11 @@ import (
 
 	"github.com/wsgate/wsgate/echo"
 	"github.com/wsgate/wsgate/internal/eventually"
+	"github.com/wsgate/wsgate/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// syncBuffer is a bytes.Buffer safe for a command writing from several
-// goroutines while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type result struct {
@@ -55,7 +36,7 @@ func runCmd(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
 		info: Info{Version: "1.2.3", Commit: "abc123", Date: "2026-11-27"}}
 	code := run(ctx, e, append([]string{"wsgate"}, args...))
@@ -64,12 +45,12 @@ func runCmd(t *testing.T, stdin string, args ...string) result {
 
 // background runs a long-lived command (serve, echo) until the test ends and
 // returns the address from its "listening on" line.
-func background(t *testing.T, args ...string) (addr string, stdout *syncBuffer) {
+func background(t *testing.T, args ...string) (addr string, stdout *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stdout = &syncBuffer{}
-	var errb syncBuffer
+	stdout = &syncbuf.Buffer{}
+	var errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
@@ -208,7 +189,7 @@ func TestServeLogLines(t *testing.T) {
 	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncBuffer
+	var errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
@@ -274,7 +255,7 @@ func TestServeQuiet(t *testing.T) {
 	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--quiet")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncBuffer
+	var errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {

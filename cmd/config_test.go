@@ -17,6 +17,7 @@ import (
 
 	"github.com/wsgate/wsgate/echo"
 	"github.com/wsgate/wsgate/internal/eventually"
+	"github.com/wsgate/wsgate/internal/syncbuf"
 )
 
 // writeFile writes a file under the test's temporary directory.
@@ -62,7 +63,7 @@ func TestConfigListenLines(t *testing.T) {
 	conf := writeFile(t, "listen.conf", "Listen 127.0.0.1:0\nListen 127.0.0.1:0\nProxyPass / ws://"+backend+"/\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncBuffer
+	var errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
@@ -250,7 +251,7 @@ func testCertificate(t *testing.T) (certPEM, keyPEM string) {
 }
 
 // waitFor waits until a background command's output contains s.
-func waitFor(t *testing.T, out *syncBuffer, s string) {
+func waitFor(t *testing.T, out *syncbuf.Buffer, s string) {
 	t.Helper()
 	eventually.True(t, 5*time.Second, func() bool { return strings.Contains(out.String(), s) },
 		func() string { return fmt.Sprintf("output lacks %q:\n%s", s, out.String()) })

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/syncbuf"
 )
 
 // vhostPort returns a port nothing listens on, for a <VirtualHost>.
@@ -41,7 +43,7 @@ func serveAll(t *testing.T, n int, args ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncBuffer
+	var errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {

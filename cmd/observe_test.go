@@ -15,6 +15,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/snapshottest"
 	"github.com/wsgate/wsgate/internal/status"
+	"github.com/wsgate/wsgate/internal/syncbuf"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -24,7 +25,7 @@ func serveAlone(t *testing.T, args ...string) (addr string, done <-chan result) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	pr, pw := io.Pipe()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" },
 		info: Info{Version: "1.2.3"}}
 	copied := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate/internal/eventually"
+	"github.com/wsgate/wsgate/internal/syncbuf"
 )
 
 // controlled runs serve in-process with its stop, force and reload
@@ -20,14 +21,14 @@ type controlled struct {
 	stop   context.CancelFunc
 	force  chan struct{}
 	reload chan struct{}
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	done   chan int
 }
 
 func startControlled(t *testing.T, args ...string) *controlled {
 	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
-	c := &controlled{stop: stop, force: make(chan struct{}), reload: make(chan struct{}, 1), stderr: &syncBuffer{}, done: make(chan int, 1)}
+	c := &controlled{stop: stop, force: make(chan struct{}), reload: make(chan struct{}, 1), stderr: &syncbuf.Buffer{}, done: make(chan int, 1)}
 	pr, pw := io.Pipe()
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: c.stderr, getenv: func(string) string { return "" },
 		force: c.force, reload: c.reload}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/syncbuf"
 	"github.com/wsgate/wsgate/trace"
 )
 
@@ -31,7 +32,7 @@ func serveWhile(t *testing.T, n int, args []string, f func(addr string)) result 
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	pr, pw := io.Pipe()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" },
 		info: Info{Version: "1.2.3"}}
 	done := make(chan int, 1)

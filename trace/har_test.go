@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/syncbuf"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -200,7 +201,7 @@ func TestHAREmpty(t *testing.T) {
 
 // TestConcurrent is for -race: relay goroutines call the writers at once.
 func TestConcurrent(t *testing.T) {
-	var tb, jb syncBuffer
+	var tb, jb syncbuf.Buffer
 	tx, j, h := NewText(&tb), NewJSONL(&jb), NewHAR("dev")
 	var wg sync.WaitGroup
 	for id := range uint64(8) {
@@ -228,23 +229,6 @@ func TestConcurrent(t *testing.T) {
 	if got, want := bytes.Count([]byte(tb.String()), []byte("\n")), 8*len(samples()); got != want {
 		t.Errorf("text: %d lines; want %d", got, want)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestHARValidator checks the archives against the HAR 1.2 JSON schema with
