@@ -2,14 +2,12 @@ package tunnel
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,24 +121,10 @@ func waitStalled(t *testing.T, srv *Server, d Direction) {
 		if d == Down {
 			f = s.Tunnels[0].Down
 		}
-		return f.Bytes > 0 && blockedWriters() == 1
+		return f.Bytes > 0 && relaysWaiting(inWrite) == 1
 	}, func() string {
-		return fmt.Sprintf("the buffers never filled: %d relay goroutines wait to write; want 1", blockedWriters())
+		return fmt.Sprintf("the buffers never filled: %d relay goroutines wait to write; want 1", relaysWaiting(inWrite))
 	})
-}
-
-// blockedWriters counts the relay goroutines that wait in Go's poller for
-// room to write to a peer.
-func blockedWriters() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range bytes.Split(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte(" [IO wait")) && bytes.Contains(g, []byte("tunnel.(*Tunnel).write(")) {
-			n++
-		}
-	}
-	return n
 }
 
 // startServer serves cfg on ln; the test stops it itself. When the test

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -507,6 +508,51 @@ func waitOpen(t testing.TB, srv *Server, n int) {
 	t.Helper()
 	eventually.True(t, 5*time.Second, func() bool { return srv.Snapshot().Open == n },
 		func() string { return fmt.Sprintf("open tunnels = %d; want %d", srv.Snapshot().Open, n) })
+}
+
+// What relaysWaiting looks for: a relay goroutine waiting for room to
+// write to a peer, or for bytes to read (on the Linux path).
+const (
+	inWrite   = "tunnel.(*Tunnel).write("
+	inRawRead = "tunnel.(*rawReader).read("
+)
+
+// relaysWaiting counts the goroutines that wait in Go's poller (IO wait)
+// inside the function named by in: the state a relay direction is in,
+// read from the goroutine stacks, for tests that wait for it instead of
+// for a while. The count is the process's: tests that use it do not run
+// in parallel.
+func relaysWaiting(in string) int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte(" [IO wait")) && bytes.Contains(g, []byte(in)) {
+			n++
+		}
+	}
+	return n
+}
+
+// setForTest sets *v to x until the test and its cleanups are done. Call
+// it before starting anything that reads *v; a test that uses it does not
+// run in parallel.
+func setForTest[T any](t testing.TB, v *T, x T) {
+	t.Helper()
+	old := *v
+	*v = x
+	t.Cleanup(func() { *v = old })
+}
+
+// noParkDeadline makes a woken direction keep its goroutine for an hour,
+// not parkAfter, once its bytes stop. The read deadline that parks it is
+// also what makes a relay that missed a readiness edge (bytes, a FIN, a
+// reset) catch up a second late; without it such a relay hangs, and a
+// test tells "at once" from "never", which needs no clock, instead of
+// from "a second later". Call it before starting anything.
+func noParkDeadline(t testing.TB) {
+	t.Helper()
+	setForTest(t, &parkAfter, time.Hour)
 }
 
 func TestPipelinedBytesAfterHandshake(t *testing.T) {
