@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -211,13 +213,8 @@ func TestFailoverAndRetry(t *testing.T) {
 		t.Errorf("dead member state = %q; want error", st)
 	}
 	a.start(t, addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for memberState(srv, 0) == "error" {
-		if time.Now().After(deadline) {
-			t.Fatal("member still in error after its retry time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return memberState(srv, 0) != "error" },
+		eventually.Says("member still in error after its retry time"))
 	if got := count(t, proxy, 6); got["a"] == 0 {
 		t.Errorf("after the retry time, 6 tunnels went %v; want a used again", got)
 	}
@@ -277,13 +274,8 @@ func TestHealthCheck(t *testing.T) {
 		memberOf(t, a, func(m *rules.Member) { m.Check = check }), memberOf(t, b, nil)}})
 	waitState := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for memberState(srv, 0) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("member a state = %q; want %q", memberState(srv, 0), want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 5*time.Second, func() bool { return memberState(srv, 0) == want },
+			func() string { return fmt.Sprintf("member a state = %q; want %q", memberState(srv, 0), want) })
 	}
 	addr := a.addr
 	a.stop()
