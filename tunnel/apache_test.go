@@ -33,11 +33,15 @@ func TestEditsApache(t *testing.T) {
 	base := apachetest.Port()
 	backend, seenc := apacheBackend(t, base)
 	conf := strings.NewReplacer("BACKEND", backend, "DEAD", deadAddr(t)).Replace(editsApacheConf)
+	config := func(listen []string) apachetest.Config {
+		return apachetest.Config{Modules: editsModules, Listen: listen, ServerName: "apache.test", Directives: conf}
+	}
 	apache := "127.0.0.1:" + strconv.Itoa(base)
 	if base == 0 {
-		apache = deadAddr(t)
+		apache = h.StartOnFreePorts(t, 1, config)[0]
+	} else {
+		h.Start(t, config([]string{apache}))
 	}
-	h.Start(t, apachetest.Config{Modules: editsModules, Listen: []string{apache}, ServerName: "apache.test", Directives: conf})
 	table, err := rules.ParseFile("wsgate.conf", []byte(conf), rules.Options{})
 	if err != nil {
 		t.Fatalf("rules: %v", err)
