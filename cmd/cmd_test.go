@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,11 +68,27 @@ func runCmd(t *testing.T, stdin string, args ...string) result {
 // returns the address from its "listening on" line.
 func background(t *testing.T, args ...string) (addr string, stdout *syncBuffer) {
 	t.Helper()
+	return backgroundWith(t, nil, args...)
+}
+
+// backgroundWith is background with the listeners of held (handOver)
+// for serve to listen on.
+func backgroundWith(t *testing.T, held map[string]net.Listener, args ...string) (addr string, stdout *syncBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stdout = &syncBuffer{}
 	var errb syncBuffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	if held != nil {
+		e.listen = func(_ context.Context, _, addr string) (net.Listener, error) {
+			if ln, ok := held[addr]; ok {
+				delete(held, addr)
+				return ln, nil
+			}
+			return nil, fmt.Errorf("the test holds no listener on %s", addr)
+		}
+	}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, e, append([]string{"wsgate"}, args...))
@@ -102,6 +120,26 @@ func background(t *testing.T, args ...string) (addr string, stdout *syncBuffer) 
 		<-copied
 	})
 	return addr, stdout
+}
+
+// handOver opens n listeners on free loopback ports, for serve to be
+// handed (backgroundWith) where a rules file names their addresses: no
+// other process can take a port between the test choosing it and serve
+// listening on it. Those serve does not take are closed when t ends.
+func handOver(t *testing.T, n int) (addrs []string, held map[string]net.Listener) {
+	t.Helper()
+	held = map[string]net.Listener{}
+	lc := net.ListenConfig{KeepAlive: -1} // as serve's own
+	for range n {
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		addrs = append(addrs, ln.Addr().String())
+		held[ln.Addr().String()] = ln
+	}
+	return addrs, held
 }
 
 func TestUsage(t *testing.T) {
