@@ -80,15 +80,7 @@ func backgroundWith(t *testing.T, held map[string]net.Listener, args ...string) 
 	stdout = &syncBuffer{}
 	var errb syncBuffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
-	if held != nil {
-		e.listen = func(_ context.Context, _, addr string) (net.Listener, error) {
-			if ln, ok := held[addr]; ok {
-				delete(held, addr)
-				return ln, nil
-			}
-			return nil, fmt.Errorf("the test holds no listener on %s", addr)
-		}
-	}
+	e.listen = handedOver(held)
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, e, append([]string{"wsgate"}, args...))
@@ -140,6 +132,21 @@ func handOver(t *testing.T, n int) (addrs []string, held map[string]net.Listener
 		held[ln.Addr().String()] = ln
 	}
 	return addrs, held
+}
+
+// handedOver is the env.listen that hands serve the listeners of held,
+// and fails for any other address; nil for no held.
+func handedOver(held map[string]net.Listener) func(context.Context, string, string) (net.Listener, error) {
+	if held == nil {
+		return nil
+	}
+	return func(_ context.Context, _, addr string) (net.Listener, error) {
+		if ln, ok := held[addr]; ok {
+			delete(held, addr)
+			return ln, nil
+		}
+		return nil, fmt.Errorf("the test holds no listener on %s", addr)
+	}
 }
 
 func TestUsage(t *testing.T) {

@@ -9,20 +9,23 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// vhostPort returns a port nothing listens on, for a <VirtualHost>.
-func vhostPort(t *testing.T) int {
+// vhostPorts opens n listeners for serve to be handed (handOver) and
+// returns their ports, for <VirtualHost> sections.
+func vhostPorts(t *testing.T, n int) ([]int, map[string]net.Listener) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs, held := handOver(t, n)
+	var ports []int
+	for _, a := range addrs {
+		p, _ := strconv.Atoi(portOf(a))
+		ports = append(ports, p)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports, held
 }
 
 // pathBackend answers every request with the path it received.
@@ -35,14 +38,16 @@ func pathBackend(t *testing.T) string {
 	return ts.Listener.Addr().String()
 }
 
-// serveAll runs serve with args until the test ends and returns the n
-// addresses of its "listening on" lines.
-func serveAll(t *testing.T, n int, args ...string) []string {
+// serveAll runs serve with args, and the listeners of held (handOver),
+// until the test ends and returns the n addresses of its "listening on"
+// lines.
+func serveAll(t *testing.T, held map[string]net.Listener, n int, args ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb syncBuffer
-	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" },
+		listen: handedOver(held)}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, e, append([]string{"wsgate", "serve", "--no-live"}, args...))
@@ -99,7 +104,8 @@ func get(t *testing.T, addr, host, path string, tlsOn bool) string {
 // and the Host decides.
 func TestVirtualHostListeners(t *testing.T) {
 	backend := pathBackend(t)
-	p1, p2 := vhostPort(t), vhostPort(t)
+	ports, held := vhostPorts(t, 2)
+	p1, p2 := ports[0], ports[1]
 	conf := writeFile(t, "vhosts.conf", fmt.Sprintf(`<VirtualHost *:%d>
   ServerName one.test
   ProxyPass / http://%s/one/
@@ -110,7 +116,7 @@ func TestVirtualHostListeners(t *testing.T) {
 </VirtualHost>
 `, p1, backend, p2, backend))
 
-	addrs := serveAll(t, 2, "-c", conf)
+	addrs := serveAll(t, held, 2, "-c", conf)
 	want := []string{fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2)}
 	if addrs[0] != want[0] || addrs[1] != want[1] {
 		t.Fatalf("listening on %v; want %v", addrs, want)
@@ -127,7 +133,7 @@ func TestVirtualHostListeners(t *testing.T) {
 	}
 
 	t.Run("--listen", func(t *testing.T) {
-		addr := serveAll(t, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
+		addr := serveAll(t, nil, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
 		for _, tc := range []struct{ host, want string }{
 			{"one.test", "200 /one/x"}, {"two.test:8080", "200 /two/x"}, {"other", "200 /one/x"},
 		} {
@@ -143,7 +149,8 @@ func TestVirtualHostTLS(t *testing.T) {
 	backend := pathBackend(t)
 	certPEM, keyPEM := testCertificate(t)
 	cert, key := writeFile(t, "cert.pem", certPEM), writeFile(t, "key.pem", keyPEM)
-	plain, secure := vhostPort(t), vhostPort(t)
+	ports, held := vhostPorts(t, 2)
+	plain, secure := ports[0], ports[1]
 	conf := writeFile(t, "tls.conf", fmt.Sprintf(`<VirtualHost *:%d>
   Redirect / https://secure.test/
 </VirtualHost>
@@ -154,7 +161,7 @@ func TestVirtualHostTLS(t *testing.T) {
   ProxyPass / http://%s/secure/
 </VirtualHost>
 `, plain, secure, cert, key, backend))
-	addrs := serveAll(t, 2, "-c", conf)
+	addrs := serveAll(t, held, 2, "-c", conf)
 	if got := get(t, addrs[1], "secure.test", "/x", true); got != "200 /secure/x" {
 		t.Errorf("GET https://%s/x = %s; want 200 /secure/x", addrs[1], got)
 	}
@@ -172,7 +179,7 @@ func TestVirtualHostTLS(t *testing.T) {
 	resp.Body.Close()
 
 	t.Run("--listen serves the TLS virtual host", func(t *testing.T) {
-		addr := serveAll(t, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
+		addr := serveAll(t, nil, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
 		if got := get(t, addr, "any.test", "/y", true); got != "200 /secure/y" {
 			t.Errorf("GET https://%s/y = %s; want 200 /secure/y", addr, got)
 		}
@@ -211,7 +218,7 @@ func TestVirtualHostMissingCertificate(t *testing.T) {
 		t.Errorf("check = exit %d, stdout %q; want 0 with %q", r.code, r.stdout, want)
 	}
 	// The flags replace the missing files.
-	addr := serveAll(t, 1, "-c", conf, "--listen", "127.0.0.1:0", "--tls-self-signed")[0]
+	addr := serveAll(t, nil, 1, "-c", conf, "--listen", "127.0.0.1:0", "--tls-self-signed")[0]
 	if got := get(t, addr, "a.test", "/x", true); got != "503 " && !strings.HasPrefix(got, "503") {
 		t.Errorf("GET https://%s/x = %s; want the 503 of a backend that refuses", addr, got)
 	}
