@@ -150,6 +150,7 @@ func handedOver(held map[string]net.Listener) func(context.Context, string, stri
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		args     []string
@@ -194,6 +195,7 @@ func TestUsage(t *testing.T) {
 }
 
 func TestDemoEndToEnd(t *testing.T) {
+	t.Parallel()
 	addr, stdout := background(t, "serve", "--demo", "--listen", "127.0.0.1:0")
 	r := runCmd(t, "hello\nworld\n", "dial", "--wait", "200ms", "ws://"+addr+"/chat")
 	if r.code != 0 || r.stdout != "hello\nworld\n" {
@@ -215,6 +217,7 @@ func TestDemoEndToEnd(t *testing.T) {
 }
 
 func TestEchoAndDial(t *testing.T) {
+	t.Parallel()
 	addr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--subprotocol", "chat.v1")
 	r := runCmd(t, "one\n\ntwo", "dial", "--wait", "200ms", "--subprotocol", "chat.v1", "ws://"+addr+"/")
 	if r.code != 0 || r.stdout != "one\n\ntwo\n" {
@@ -223,6 +226,7 @@ func TestEchoAndDial(t *testing.T) {
 }
 
 func TestDialFailures(t *testing.T) {
+	t.Parallel()
 	closer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -250,6 +254,7 @@ func TestDialFailures(t *testing.T) {
 }
 
 func TestServeLogLines(t *testing.T) {
+	t.Parallel()
 	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -290,6 +295,7 @@ func TestServeLogLines(t *testing.T) {
 }
 
 func TestBackendCA(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewTLSServer(echo.Handler(echo.Options{}))
 	defer ts.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
@@ -316,6 +322,7 @@ func TestBackendCA(t *testing.T) {
 
 // TestServeQuiet: --quiet drops the per-tunnel lines and keeps warnings.
 func TestServeQuiet(t *testing.T) {
+	t.Parallel()
 	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--quiet")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

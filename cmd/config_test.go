@@ -36,6 +36,7 @@ func startEchoServer(t *testing.T) string {
 }
 
 func TestServeConfig(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "wsgate.conf", `# pasted from an Apache vhost
 LoadModule proxy_module modules/mod_proxy.so
@@ -58,6 +59,7 @@ ProxyPassMatch ^/pm/([a-z]+)$ ws://`+backend+`/match/$1
 }
 
 func TestConfigListenLines(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "listen.conf", "Listen 127.0.0.1:0\nListen 127.0.0.1:0\nProxyPass / ws://"+backend+"/\n")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,6 +96,7 @@ func TestConfigListenLines(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "bad.conf", "ProxyPass /ok/ ws://127.0.0.1:9/\nProxyPas /x ws://127.0.0.1:9/\nProxyPass /y ws://127.0.0.1:9/ upgarde=websocket\n")
 	for _, args := range [][]string{{"serve", "--config", conf}, {"check", "--config", conf}, {"route", "--config", conf, "/ok/"}} {
 		r := runCmd(t, "", args...)
@@ -108,6 +111,7 @@ func TestBadConfig(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "check.conf", "ServerName x\nProxyPass /a/ ws://127.0.0.1:9001/a/\nProxyPass /a/b/ ws://127.0.0.1:9001/b/\n")
 	r := runCmd(t, "", "check", "--config", conf, "--pass", "/first/ ws://127.0.0.1:9002/")
 	if r.code != 0 {
@@ -137,6 +141,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckDial(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +157,7 @@ func TestCheckDial(t *testing.T) {
 }
 
 func TestRoute(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "route.conf", `ProxyPass /x/private !
 ProxyPass /x/ ws://127.0.0.1:9001/x/
 RewriteEngine On
@@ -190,6 +196,7 @@ RewriteRule ^/rw/(.*) ws://127.0.0.1:9003/socket/$1 [P,L]
 }
 
 func TestTLSListener(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	t.Run("self-signed", func(t *testing.T) {
 		proxy, out := background(t, "serve", "--listen", "127.0.0.1:0", "--tls-self-signed", "ws://"+backend+"/")
@@ -223,6 +230,7 @@ func TestTLSListener(t *testing.T) {
 }
 
 func TestSSLProxyCAFromConfig(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewTLSServer(echo.Handler(echo.Options{}))
 	defer ts.Close()
 	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})))
@@ -259,6 +267,7 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 // TestCheckFileArgument: `wsgate check FILE` reads FILE as --config does;
 // anything more is a usage error, never silently ignored.
 func TestCheckFileArgument(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "arg.conf", "ProxyPass /a/ ws://127.0.0.1:9001/a/\n")
 	withFlag := runCmd(t, "", "check", "--config", conf)
 	alone := runCmd(t, "", "check", conf)

@@ -62,6 +62,7 @@ func debianLayout(t *testing.T, backend, port string) string {
 // (with WSGATE_APACHE, the same tree runs in a real Apache and the same
 // requests get the same answers).
 func TestDebianLayout(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	ports, held := handOver(t, 1) // for serve, which is handed the listener
 	port := ports[0]

@@ -103,6 +103,7 @@ func get(t *testing.T, addr, host, path string, tlsOn bool) string {
 // a request goes to the virtual host of its port; --listen replaces them
 // and the Host decides.
 func TestVirtualHostListeners(t *testing.T) {
+	t.Parallel()
 	backend := pathBackend(t)
 	ports, held := vhostPorts(t, 2)
 	p1, p2 := ports[0], ports[1]
@@ -146,6 +147,7 @@ func TestVirtualHostListeners(t *testing.T) {
 
 // TestVirtualHostTLS serves one virtual host with TLS and one without.
 func TestVirtualHostTLS(t *testing.T) {
+	t.Parallel()
 	backend := pathBackend(t)
 	certPEM, keyPEM := testCertificate(t)
 	cert, key := writeFile(t, "cert.pem", certPEM), writeFile(t, "key.pem", keyPEM)
@@ -189,6 +191,7 @@ func TestVirtualHostTLS(t *testing.T) {
 // TestVirtualHostListenError: a port that cannot be listened on names the
 // <VirtualHost> that asked for it and suggests --listen.
 func TestVirtualHostListenError(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +210,7 @@ func TestVirtualHostListenError(t *testing.T) {
 // check only warns (a pasted file names the certificates of the machine
 // it came from).
 func TestVirtualHostMissingCertificate(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "missing.conf", "<VirtualHost *:443>\n  ServerName a.test\n  SSLEngine on\n  SSLCertificateFile /nonexistent/fullchain.pem\n  SSLCertificateKeyFile /nonexistent/privkey.pem\n  ProxyPass / http://127.0.0.1:9/\n</VirtualHost>\n")
 	r := runCmd(t, "", "serve", "--no-live", "-c", conf, "--listen", "127.0.0.1:0")
 	if want := conf + ":3:3: load certificate /nonexistent/fullchain.pem"; r.code != 2 || !strings.Contains(r.stderr, want) {
@@ -227,6 +231,7 @@ func TestVirtualHostMissingCertificate(t *testing.T) {
 // TestRouteVirtualHost: wsgate route names the virtual host and the
 // location, and shows a redirect.
 func TestRouteVirtualHost(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "route.conf", `<VirtualHost *:8080>
   ServerName a.test
   <Location /app/>

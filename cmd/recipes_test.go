@@ -420,6 +420,7 @@ func TestRecipesCheck(t *testing.T) {
 // TestRecipesDoc checks that docs/recipes.md shows every recipe file as it
 // is: each follows a "<!-- recipe: NAME" line, in an apache code block.
 func TestRecipesDoc(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "recipes.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -461,6 +462,7 @@ func TestRecipesDoc(t *testing.T) {
 // directory. With -v, every request is logged with what the backend
 // received and what the client got.
 func TestRecipesApache(t *testing.T) {
+	t.Parallel()
 	h := apachetest.Need(t)
 	ports := &portSource{}
 	if base := apachetest.Port(); base > 0 {

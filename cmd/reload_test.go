@@ -76,6 +76,7 @@ func dialOK(ctx context.Context, addr, path string) bool {
 }
 
 func TestReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "reload.conf", "ProxyPass /a/ ws://"+backend+"/\n")
 	s := startControlled(t, "--config", conf)
@@ -121,6 +122,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestSecondSignalStopsAtOnce(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	s := startControlled(t, "--grace", "1m", "ws://"+backend+"/")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

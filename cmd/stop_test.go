@@ -89,6 +89,7 @@ func stallTunnel(t *testing.T, addr string) {
 // stalled tunnel), so it is generous. The grace period leaves the notice,
 // due 300 ms into the stop, a margin of 700 ms.
 func TestStopWithStalledTunnel(t *testing.T) {
+	t.Parallel()
 	const grace = time.Second
 	s := startControlled(t, "--grace", grace.String(), "ws://"+stalledBackend(t)+"/")
 	stallTunnel(t, s.addr)
@@ -113,6 +114,7 @@ func TestStopWithStalledTunnel(t *testing.T) {
 // ends serve long before the grace period is over, even when a tunnel is
 // stalled.
 func TestSecondSignalCutsStalledTunnel(t *testing.T) {
+	t.Parallel()
 	s := startControlled(t, "--grace", "1m", "ws://"+stalledBackend(t)+"/")
 	stallTunnel(t, s.addr)
 	s.stop()
@@ -131,6 +133,7 @@ func TestSecondSignalCutsStalledTunnel(t *testing.T) {
 // (rules.Match.Action). On a balancer of ws:// members, route used to
 // answer "plain HTTP" for an upgrade that serve tunnels (issue 18).
 func TestRouteAgreesWithServe(t *testing.T) {
+	t.Parallel()
 	a, b := startEchoServer(t), startEchoServer(t)
 	pass := "/chat/ ws://" + a + "/ ws://" + b + "/"
 	res := runCmd(t, "", "route", "--pass", pass, "-H", "Upgrade: websocket", "/chat/x")
@@ -151,6 +154,7 @@ func TestRouteAgreesWithServe(t *testing.T) {
 // route says "tunnel" exactly when serve (and Apache) answered 101: both
 // run Table.Match and Match.Action.
 func TestRouteAgreesOnRecipes(t *testing.T) {
+	t.Parallel()
 	for _, rc := range recipes {
 		conf := filepath.Join("testdata", "recipes", rc.name+".conf")
 		for _, tc := range rc.cases {
