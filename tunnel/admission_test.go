@@ -75,6 +75,7 @@ func rawRequest(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader, *http.
 }
 
 func TestOriginForwardedByDefault(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	proxy, _ := startProxy(t, "/ws/ ws://"+backend+"/")
 	_, _, resp := rawUpgrade(t, proxy, "/ws/x", "Origin: https://Evil.example:8443\r\n", "")
@@ -87,6 +88,7 @@ func TestOriginForwardedByDefault(t *testing.T) {
 }
 
 func TestOriginPolicy(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	table := flagTable(t, "/ws/ ws://"+backend+"/")
 	table.AllowOrigins = []string{"https://app.example.com", "*.example.org", "http://localhost:*"}
@@ -143,6 +145,7 @@ func TestOriginPolicy(t *testing.T) {
 }
 
 func TestHeaderTooLarge(t *testing.T) {
+	t.Parallel()
 	proxy, _, _ := serveLogged(t, Config{Table: flagTable(t, "/ws/ ws://127.0.0.1:1/")})
 	big := func(n int) string {
 		var b strings.Builder
@@ -185,6 +188,7 @@ func TestHeaderTooLarge(t *testing.T) {
 // 2.4.71: a request line of 8191 bytes is served, one of 8192 is answered
 // 414 and the connection closed.
 func TestRequestLineTooLong(t *testing.T) {
+	t.Parallel()
 	proxy, _ := startProxy(t, "/ws/ ws://127.0.0.1:1/")
 	line := func(n int) string {
 		return "GET /" + strings.Repeat("a", n-len("GET / HTTP/1.1")) + " HTTP/1.1"
@@ -236,6 +240,7 @@ func TestRequestLineTooLong(t *testing.T) {
 // TestSlowHeaders checks that a client that trickles its headers
 // (slowloris) or idles is disconnected after HeaderTimeout.
 func TestSlowHeaders(t *testing.T) {
+	t.Parallel()
 	const timeout = 300 * time.Millisecond
 	proxy, _, _ := serveLogged(t, Config{Table: flagTable(t, "/ws/ ws://127.0.0.1:1/"), HeaderTimeout: timeout})
 	// closedAfter reads c until the proxy closes it and returns the time
@@ -293,6 +298,7 @@ func isReset(err error) bool {
 }
 
 func TestMaxTunnels(t *testing.T) {
+	t.Parallel()
 	table := flagTable(t, "/ws/ ws://"+startEcho(t)+"/")
 	proxy, srv, logs := serveLogged(t, Config{Table: table, MaxTunnels: 2})
 	ctx := testContext(t)
@@ -332,6 +338,7 @@ func TestMaxTunnels(t *testing.T) {
 // TestRegistryLimitRace adds tunnels from many goroutines at once: the
 // check and the add are one step, so exactly max get in.
 func TestRegistryLimitRace(t *testing.T) {
+	t.Parallel()
 	const max = 5
 	var reg registry
 	var mu sync.Mutex
@@ -377,6 +384,7 @@ func TestRegistryLimitRace(t *testing.T) {
 // connection is closed, and the next connection works. A rules file sets
 // other limits with Apache's meaning.
 func TestHeaderLineLimits(t *testing.T) {
+	t.Parallel()
 	line := func(n int) string { return "X-Long: " + strings.Repeat("v", n-len("X-Long: ")) + "\r\n" }
 	fields := func(n int) string { // n lines besides rawUpgrade's 5 (Host included)
 		n -= 5
@@ -457,6 +465,7 @@ func TestHeaderLineLimits(t *testing.T) {
 // backend; bare LFs in a body are the body's, and a keep-alive
 // connection's next head is watched again.
 func TestBareLF(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	logs := &logBuffer{}
 	proxy, _ := serveConfig(t, Config{Table: flagTable(t, "/ ws://"+backend+"/"), Logger: slog.New(slog.NewTextHandler(logs, nil))})

@@ -29,6 +29,7 @@ import (
 // (/usr/lib/apache2/modules); WSGATE_APACHE_PORT=N makes Apache listen on
 // port N and the backend on N+50, instead of free ports.
 func TestEditsApache(t *testing.T) {
+	t.Parallel()
 	h := apachetest.Need(t)
 	base := apachetest.Port()
 	backend, seenc := apacheBackend(t, base)

@@ -133,6 +133,7 @@ func count(t *testing.T, proxy string, n int) map[string]int {
 }
 
 func TestByRequests(t *testing.T) {
+	t.Parallel()
 	a, b, c := startNamed(t, "a"), startNamed(t, "b"), startNamed(t, "c")
 	proxy, _ := balancerProxy(t, &rules.Balancer{Members: []*rules.Member{
 		memberOf(t, a, func(m *rules.Member) { m.LoadFactor = 2 }), memberOf(t, b, nil), memberOf(t, c, nil)}})
@@ -151,6 +152,7 @@ func TestByRequests(t *testing.T) {
 }
 
 func TestByBusyness(t *testing.T) {
+	t.Parallel()
 	a, b := startNamed(t, "a"), startNamed(t, "b")
 	proxy, srv := balancerProxy(t, &rules.Balancer{Method: "bybusyness", Members: []*rules.Member{memberOf(t, a, nil), memberOf(t, b, nil)}})
 	ctx := testContext(t)
@@ -175,6 +177,7 @@ func TestByBusyness(t *testing.T) {
 }
 
 func TestByTraffic(t *testing.T) {
+	t.Parallel()
 	a, b := startNamed(t, "a"), startNamed(t, "b")
 	proxy, srv := balancerProxy(t, &rules.Balancer{Method: "bytraffic", Members: []*rules.Member{memberOf(t, a, nil), memberOf(t, b, nil)}})
 	ctx := testContext(t)
@@ -245,6 +248,7 @@ func TestHotStandby(t *testing.T) {
 }
 
 func TestStickySession(t *testing.T) {
+	t.Parallel()
 	a, b := startNamed(t, "a"), startNamed(t, "b")
 	proxy, _ := balancerProxy(t, &rules.Balancer{StickySession: "ROUTEID|routeid", Members: []*rules.Member{
 		memberOf(t, a, func(m *rules.Member) { m.Route = "ra" }), memberOf(t, b, func(m *rules.Member) { m.Route = "rb" })}})
@@ -322,6 +326,7 @@ func TestPlainRequestFailover(t *testing.T) {
 // members on Apache 2.4.71 with three members app01..app03 and
 // stickysession=SERVERID.
 func TestStickyPickCounts(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ cookies, want string }{
 		{"- - app03 app09", "app01 app02 app03 app01"},
 		{"- - app09", "app01 app02 app03"},
