@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -43,6 +44,11 @@ type env struct {
 	force <-chan struct{}
 	// reload receives SIGHUP: re-read the rules file.
 	reload <-chan struct{}
+	// listen, when set, opens serve's listeners instead of
+	// net.ListenConfig.Listen: tests hand over listeners they opened on
+	// the ports they wrote into a rules file, instead of probing ports
+	// that another process may take before serve binds them.
+	listen func(ctx context.Context, network, addr string) (net.Listener, error)
 }
 
 // usageError marks an error that is the user's input, not the world: exit 2.

@@ -31,6 +31,7 @@ func nameServer(t *testing.T, name string) *httptest.Server {
 // third a hot standby, bybusyness. A steady stream of new tunnels keeps
 // going while the first member is killed: no client sees a failure.
 func TestBalancerKillOneOfThree(t *testing.T) {
+	t.Parallel()
 	a, b, h := nameServer(t, "a"), nameServer(t, "b"), nameServer(t, "h")
 	conf := writeFile(t, "balancer.conf", `<Proxy "balancer://chat">
     BalancerMember "ws://`+a.Listener.Addr().String()+`" loadfactor=2
@@ -87,6 +88,7 @@ ProxyPass "/chat/" "balancer://chat/"
 }
 
 func TestBalancerShortFormAndStatus(t *testing.T) {
+	t.Parallel()
 	a, b := nameServer(t, "a"), nameServer(t, "b")
 	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--status",
 		"--pass", "/chat/ ws://"+a.Listener.Addr().String()+" ws://"+b.Listener.Addr().String())

@@ -20,6 +20,7 @@ func benchTargets(t *testing.T) map[string]string {
 }
 
 func TestBench(t *testing.T) {
+	t.Parallel()
 	targets := benchTargets(t)
 	cases := []struct {
 		scenario string
@@ -87,6 +88,7 @@ func TestBench(t *testing.T) {
 }
 
 func TestBenchFailures(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +122,7 @@ func TestBenchFailures(t *testing.T) {
 // TestBenchServerGone checks that a server that drops the connection is a
 // failure reported after the table.
 func TestBenchServerGone(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,11 +49,19 @@ func runCmd(t *testing.T, stdin string, args ...string) result {
 // returns the address from its "listening on" line.
 func background(t *testing.T, args ...string) (addr string, stdout *syncbuf.Buffer) {
 	t.Helper()
+	return backgroundWith(t, nil, args...)
+}
+
+// backgroundWith is background with the listeners of held (handOver)
+// for serve to listen on.
+func backgroundWith(t *testing.T, held map[string]net.Listener, args ...string) (addr string, stdout *syncbuf.Buffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stdout = &syncbuf.Buffer{}
 	var errb syncbuf.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	e.listen = handedOver(held)
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, e, append([]string{"wsgate"}, args...))
@@ -85,7 +95,43 @@ func background(t *testing.T, args ...string) (addr string, stdout *syncbuf.Buff
 	return addr, stdout
 }
 
+// handOver opens n listeners on free loopback ports, for serve to be
+// handed (backgroundWith) where a rules file names their addresses: no
+// other process can take a port between the test choosing it and serve
+// listening on it. Those serve does not take are closed when t ends.
+func handOver(t *testing.T, n int) (addrs []string, held map[string]net.Listener) {
+	t.Helper()
+	held = map[string]net.Listener{}
+	lc := net.ListenConfig{KeepAlive: -1} // as serve's own
+	for range n {
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		addrs = append(addrs, ln.Addr().String())
+		held[ln.Addr().String()] = ln
+	}
+	return addrs, held
+}
+
+// handedOver is the env.listen that hands serve the listeners of held,
+// and fails for any other address; nil for no held.
+func handedOver(held map[string]net.Listener) func(context.Context, string, string) (net.Listener, error) {
+	if held == nil {
+		return nil
+	}
+	return func(_ context.Context, _, addr string) (net.Listener, error) {
+		if ln, ok := held[addr]; ok {
+			delete(held, addr)
+			return ln, nil
+		}
+		return nil, fmt.Errorf("the test holds no listener on %s", addr)
+	}
+}
+
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name     string
 		args     []string
@@ -130,6 +176,7 @@ func TestUsage(t *testing.T) {
 }
 
 func TestDemoEndToEnd(t *testing.T) {
+	t.Parallel()
 	addr, stdout := background(t, "serve", "--demo", "--listen", "127.0.0.1:0")
 	r := runCmd(t, "hello\nworld\n", "dial", "--wait", "200ms", "ws://"+addr+"/chat")
 	if r.code != 0 || r.stdout != "hello\nworld\n" {
@@ -151,6 +198,7 @@ func TestDemoEndToEnd(t *testing.T) {
 }
 
 func TestEchoAndDial(t *testing.T) {
+	t.Parallel()
 	addr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--subprotocol", "chat.v1")
 	r := runCmd(t, "one\n\ntwo", "dial", "--wait", "200ms", "--subprotocol", "chat.v1", "ws://"+addr+"/")
 	if r.code != 0 || r.stdout != "one\n\ntwo\n" {
@@ -159,6 +207,7 @@ func TestEchoAndDial(t *testing.T) {
 }
 
 func TestDialFailures(t *testing.T) {
+	t.Parallel()
 	closer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -186,6 +235,7 @@ func TestDialFailures(t *testing.T) {
 }
 
 func TestServeLogLines(t *testing.T) {
+	t.Parallel()
 	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -226,6 +276,7 @@ func TestServeLogLines(t *testing.T) {
 }
 
 func TestBackendCA(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewTLSServer(echo.Handler(echo.Options{}))
 	defer ts.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
@@ -252,6 +303,7 @@ func TestBackendCA(t *testing.T) {
 
 // TestServeQuiet: --quiet drops the per-tunnel lines and keeps warnings.
 func TestServeQuiet(t *testing.T) {
+	t.Parallel()
 	echoAddr, _ := background(t, "echo", "--listen", "127.0.0.1:0", "--quiet")
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

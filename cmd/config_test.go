@@ -37,6 +37,7 @@ func startEchoServer(t *testing.T) string {
 }
 
 func TestServeConfig(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "wsgate.conf", `# pasted from an Apache vhost
 LoadModule proxy_module modules/mod_proxy.so
@@ -59,6 +60,7 @@ ProxyPassMatch ^/pm/([a-z]+)$ ws://`+backend+`/match/$1
 }
 
 func TestConfigListenLines(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "listen.conf", "Listen 127.0.0.1:0\nListen 127.0.0.1:0\nProxyPass / ws://"+backend+"/\n")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -95,6 +97,7 @@ func TestConfigListenLines(t *testing.T) {
 }
 
 func TestBadConfig(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "bad.conf", "ProxyPass /ok/ ws://127.0.0.1:9/\nProxyPas /x ws://127.0.0.1:9/\nProxyPass /y ws://127.0.0.1:9/ upgarde=websocket\n")
 	for _, args := range [][]string{{"serve", "--config", conf}, {"check", "--config", conf}, {"route", "--config", conf, "/ok/"}} {
 		r := runCmd(t, "", args...)
@@ -109,6 +112,7 @@ func TestBadConfig(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "check.conf", "ServerName x\nProxyPass /a/ ws://127.0.0.1:9001/a/\nProxyPass /a/b/ ws://127.0.0.1:9001/b/\n")
 	r := runCmd(t, "", "check", "--config", conf, "--pass", "/first/ ws://127.0.0.1:9002/")
 	if r.code != 0 {
@@ -138,6 +142,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckDial(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +158,7 @@ func TestCheckDial(t *testing.T) {
 }
 
 func TestRoute(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "route.conf", `ProxyPass /x/private !
 ProxyPass /x/ ws://127.0.0.1:9001/x/
 RewriteEngine On
@@ -191,6 +197,7 @@ RewriteRule ^/rw/(.*) ws://127.0.0.1:9003/socket/$1 [P,L]
 }
 
 func TestTLSListener(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	t.Run("self-signed", func(t *testing.T) {
 		proxy, out := background(t, "serve", "--listen", "127.0.0.1:0", "--tls-self-signed", "ws://"+backend+"/")
@@ -224,6 +231,7 @@ func TestTLSListener(t *testing.T) {
 }
 
 func TestSSLProxyCAFromConfig(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewTLSServer(echo.Handler(echo.Options{}))
 	defer ts.Close()
 	ca := writeFile(t, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})))
@@ -260,6 +268,7 @@ func waitFor(t *testing.T, out *syncbuf.Buffer, s string) {
 // TestCheckFileArgument: `wsgate check FILE` reads FILE as --config does;
 // anything more is a usage error, never silently ignored.
 func TestCheckFileArgument(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "arg.conf", "ProxyPass /a/ ws://127.0.0.1:9001/a/\n")
 	withFlag := runCmd(t, "", "check", "--config", conf)
 	alone := runCmd(t, "", "check", conf)

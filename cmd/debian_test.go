@@ -18,10 +18,10 @@ import (
 
 // debianLayout copies Debian's /etc/apache2 (the apache2 package) into a
 // temporary directory, enables the proxy modules as a2enmod would, points
-// ports.conf at a free loopback port and enables one proxy site for
-// backend. It returns apache2.conf's path and the port. The test skips
-// where the package is not installed.
-func debianLayout(t *testing.T, backend string) (string, string) {
+// ports.conf at port (a loopback host:port) and enables one proxy site for
+// backend. It returns apache2.conf's path. The test skips where the
+// package is not installed.
+func debianLayout(t *testing.T, backend, port string) string {
 	t.Helper()
 	if _, err := os.Stat("/etc/apache2/apache2.conf"); err != nil {
 		t.Skip("Debian's apache2 is not installed (/etc/apache2/apache2.conf)")
@@ -37,7 +37,6 @@ func debianLayout(t *testing.T, backend string) (string, string) {
 			}
 		}
 	}
-	port := freePort(t)
 	_, p, _ := net.SplitHostPort(port)
 	write := func(name, text string) {
 		if err := os.WriteFile(filepath.Join(root, name), []byte(text), 0o644); err != nil {
@@ -53,7 +52,7 @@ func debianLayout(t *testing.T, backend string) (string, string) {
 </VirtualHost>
 `, p, backend, backend))
 	os.Symlink("../sites-available/ws.conf", filepath.Join(root, "sites-enabled", "ws.conf"))
-	return filepath.Join(root, "apache2.conf"), port
+	return filepath.Join(root, "apache2.conf")
 }
 
 // TestDebianLayout: wsgate reads a whole Debian apache2 installation (its
@@ -63,8 +62,11 @@ func debianLayout(t *testing.T, backend string) (string, string) {
 // (with WSGATE_APACHE, the same tree runs in a real Apache and the same
 // requests get the same answers).
 func TestDebianLayout(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
-	conf, port := debianLayout(t, backend)
+	ports, held := handOver(t, 1) // for serve, which is handed the listener
+	port := ports[0]
+	conf := debianLayout(t, backend, port)
 	root := filepath.Dir(conf)
 
 	res := runCmd(t, "", "check", "-c", conf)
@@ -86,14 +88,13 @@ func TestDebianLayout(t *testing.T) {
 
 	// Each on a tree of its own, listening where its ports.conf says: the
 	// port decides which virtual hosts may answer.
-	wsgate, _ := background(t, "serve", "-c", conf, "--no-live", "--quiet")
+	wsgate, _ := backgroundWith(t, held, "serve", "-c", conf, "--no-live", "--quiet")
 	if wsgate != port {
 		t.Errorf("serve listens on %s; want ports.conf's %s", wsgate, port)
 	}
 	fronts := map[string]string{"wsgate": wsgate}
 	if h, ok := apachetest.Lookup(); ok {
-		conf, port := debianLayout(t, backend)
-		fronts["apache"] = startDebianApache(t, h, filepath.Dir(conf), port)
+		fronts["apache"] = startDebianApache(t, h, backend)
 	}
 	cases := []struct {
 		host, target string
@@ -116,9 +117,26 @@ func TestDebianLayout(t *testing.T) {
 	}
 }
 
-// startDebianApache runs Apache on the tree with the variables Debian's
-// envvars would set, and returns its address.
-func startDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) string {
+// startDebianApache runs Apache on a tree of its own (debianLayout) for
+// backend, with the variables Debian's envvars would set, and returns its
+// address. The port is a free one; when another process takes it before
+// Apache binds it, it tries again with another, three times in all.
+func startDebianApache(t *testing.T, h apachetest.Httpd, backend string) string {
+	t.Helper()
+	for try := 1; ; try++ {
+		addr := apachetest.FreeAddr(t)
+		conf := debianLayout(t, backend, addr)
+		if log, ok := tryDebianApache(t, h, filepath.Dir(conf), addr); ok {
+			return addr
+		} else if !apachetest.InUse(log) || try == 3 {
+			t.Fatalf("Apache does not listen on %s: %s", addr, log)
+		}
+	}
+}
+
+// tryDebianApache starts Apache on the tree at root, listening on addr,
+// and reports whether it did, and its error log.
+func tryDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) (string, bool) {
 	t.Helper()
 	run := filepath.Join(t.TempDir(), "run")
 	os.MkdirAll(filepath.Join(run, "lock"), 0o755)
@@ -128,6 +146,9 @@ func startDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) stri
 	cmd := exec.Command(h.Bin, "-d", root, "-f", filepath.Join(root, "apache2.conf"), "-k", "start")
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if apachetest.InUse(string(out)) {
+			return string(out), false
+		}
 		t.Fatalf("apache2: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -136,6 +157,20 @@ func startDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) stri
 		stop.Run()
 		time.Sleep(300 * time.Millisecond)
 	})
+	// The daemon writes its pid file once it has bound its port (another
+	// process on it would accept connections too), or logs why not.
+	var log []byte
+	started := func() bool {
+		log, _ = os.ReadFile(filepath.Join(run, "error.log"))
+		_, err := os.Stat(filepath.Join(run, "apache2.pid"))
+		return err == nil || apachetest.InUse(string(log))
+	}
+	eventually.True(t, 10*time.Second, started, func() string {
+		return fmt.Sprintf("Apache wrote no pid file for %s: %s", addr, log)
+	})
+	if apachetest.InUse(string(log)) {
+		return string(log), false
+	}
 	eventually.True(t, 10*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -146,7 +181,7 @@ func startDebianApache(t *testing.T, h apachetest.Httpd, root, addr string) stri
 		log, _ := os.ReadFile(filepath.Join(run, "error.log"))
 		return fmt.Sprintf("Apache does not listen on %s: %s", addr, log)
 	})
-	return addr
+	return string(log), true
 }
 
 // debianRequest sends one request and returns the status.

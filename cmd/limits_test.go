@@ -6,6 +6,7 @@ import (
 )
 
 func TestLimitFlagErrors(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "origins.conf", "ProxyPass /ws/ ws://127.0.0.1:9/\n"+
 		"WsgateAllowOrigin https://app.example.com\n"+
 		"WsgateAllowOrigin   *.example.org https://bad.example.com/path\n"+
@@ -48,6 +49,7 @@ func TestLimitFlagErrors(t *testing.T) {
 }
 
 func TestCheckShowsOrigins(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "origins.conf", "WsgateAllowOrigin https://app.example.com\nProxyPass /ws/ ws://127.0.0.1:9/\n")
 	r := runCmd(t, "", "check", "--config", conf, "--allow-origin", "http://localhost:*")
 	if r.code != 0 || !strings.Contains(r.stdout, `WsgateAllowOrigin "https://app.example.com" "http://localhost:*"`) {
@@ -56,6 +58,7 @@ func TestCheckShowsOrigins(t *testing.T) {
 }
 
 func TestServeOriginPolicy(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "origins.conf", "WsgateAllowOrigin https://app.example.com\nProxyPass /ws/ ws://"+backend+"/\n")
 	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--no-live", "--config", conf,

@@ -111,9 +111,9 @@ type listener struct {
 }
 
 // listen opens the listeners, with TLS from the flags (flagTLS) or from
-// the rules file. All or none: a port in use closes the ones already
-// open.
-func listen(addrs []listenAddr, flagTLS *tls.Config) ([]listener, error) {
+// the rules file, with open (env.listen) when it is set. All or none: a
+// port in use closes the ones already open.
+func listen(addrs []listenAddr, flagTLS *tls.Config, open func(context.Context, string, string) (net.Listener, error)) ([]listener, error) {
 	var lns []listener
 	fail := func(err error) ([]listener, error) {
 		for _, l := range lns {
@@ -125,6 +125,9 @@ func listen(addrs []listenAddr, flagTLS *tls.Config) ([]listener, error) {
 	// cost four setsockopt calls per connection, and a tunnel's peers
 	// notice a dead connection themselves (WebSocket pings).
 	lc := net.ListenConfig{KeepAlive: -1}
+	if open == nil {
+		open = lc.Listen
+	}
 	for _, a := range addrs {
 		cfg := flagTLS
 		if cfg == nil && len(a.certs) > 0 {
@@ -133,7 +136,7 @@ func listen(addrs []listenAddr, flagTLS *tls.Config) ([]listener, error) {
 				return fail(err)
 			}
 		}
-		ln, err := lc.Listen(context.Background(), "tcp", a.addr)
+		ln, err := open(context.Background(), "tcp", a.addr)
 		if err != nil {
 			if a.fromFile {
 				return fail(fmt.Errorf("listen on %s (%s): %w; choose another address with --listen, for example --listen 127.0.0.1:8080", a.addr, a.why, err))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +17,17 @@ import (
 	"github.com/wsgate/wsgate/internal/syncbuf"
 )
 
-// vhostPort returns a port nothing listens on, for a <VirtualHost>.
-func vhostPort(t *testing.T) int {
+// vhostPorts opens n listeners for serve to be handed (handOver) and
+// returns their ports, for <VirtualHost> sections.
+func vhostPorts(t *testing.T, n int) ([]int, map[string]net.Listener) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs, held := handOver(t, n)
+	var ports []int
+	for _, a := range addrs {
+		p, _ := strconv.Atoi(portOf(a))
+		ports = append(ports, p)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports, held
 }
 
 // pathBackend answers every request with the path it received.
@@ -37,14 +40,16 @@ func pathBackend(t *testing.T) string {
 	return ts.Listener.Addr().String()
 }
 
-// serveAll runs serve with args until the test ends and returns the n
-// addresses of its "listening on" lines.
-func serveAll(t *testing.T, n int, args ...string) []string {
+// serveAll runs serve with args, and the listeners of held (handOver),
+// until the test ends and returns the n addresses of its "listening on"
+// lines.
+func serveAll(t *testing.T, held map[string]net.Listener, n int, args ...string) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	var errb syncbuf.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" }}
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" },
+		listen: handedOver(held)}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, e, append([]string{"wsgate", "serve", "--no-live"}, args...))
@@ -100,8 +105,10 @@ func get(t *testing.T, addr, host, path string, tlsOn bool) string {
 // a request goes to the virtual host of its port; --listen replaces them
 // and the Host decides.
 func TestVirtualHostListeners(t *testing.T) {
+	t.Parallel()
 	backend := pathBackend(t)
-	p1, p2 := vhostPort(t), vhostPort(t)
+	ports, held := vhostPorts(t, 2)
+	p1, p2 := ports[0], ports[1]
 	conf := writeFile(t, "vhosts.conf", fmt.Sprintf(`<VirtualHost *:%d>
   ServerName one.test
   ProxyPass / http://%s/one/
@@ -112,7 +119,7 @@ func TestVirtualHostListeners(t *testing.T) {
 </VirtualHost>
 `, p1, backend, p2, backend))
 
-	addrs := serveAll(t, 2, "-c", conf)
+	addrs := serveAll(t, held, 2, "-c", conf)
 	want := []string{fmt.Sprintf("127.0.0.1:%d", p1), fmt.Sprintf("127.0.0.1:%d", p2)}
 	if addrs[0] != want[0] || addrs[1] != want[1] {
 		t.Fatalf("listening on %v; want %v", addrs, want)
@@ -129,7 +136,7 @@ func TestVirtualHostListeners(t *testing.T) {
 	}
 
 	t.Run("--listen", func(t *testing.T) {
-		addr := serveAll(t, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
+		addr := serveAll(t, nil, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
 		for _, tc := range []struct{ host, want string }{
 			{"one.test", "200 /one/x"}, {"two.test:8080", "200 /two/x"}, {"other", "200 /one/x"},
 		} {
@@ -142,10 +149,12 @@ func TestVirtualHostListeners(t *testing.T) {
 
 // TestVirtualHostTLS serves one virtual host with TLS and one without.
 func TestVirtualHostTLS(t *testing.T) {
+	t.Parallel()
 	backend := pathBackend(t)
 	certPEM, keyPEM := testCertificate(t)
 	cert, key := writeFile(t, "cert.pem", certPEM), writeFile(t, "key.pem", keyPEM)
-	plain, secure := vhostPort(t), vhostPort(t)
+	ports, held := vhostPorts(t, 2)
+	plain, secure := ports[0], ports[1]
 	conf := writeFile(t, "tls.conf", fmt.Sprintf(`<VirtualHost *:%d>
   Redirect / https://secure.test/
 </VirtualHost>
@@ -156,7 +165,7 @@ func TestVirtualHostTLS(t *testing.T) {
   ProxyPass / http://%s/secure/
 </VirtualHost>
 `, plain, secure, cert, key, backend))
-	addrs := serveAll(t, 2, "-c", conf)
+	addrs := serveAll(t, held, 2, "-c", conf)
 	if got := get(t, addrs[1], "secure.test", "/x", true); got != "200 /secure/x" {
 		t.Errorf("GET https://%s/x = %s; want 200 /secure/x", addrs[1], got)
 	}
@@ -174,7 +183,7 @@ func TestVirtualHostTLS(t *testing.T) {
 	resp.Body.Close()
 
 	t.Run("--listen serves the TLS virtual host", func(t *testing.T) {
-		addr := serveAll(t, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
+		addr := serveAll(t, nil, 1, "-c", conf, "--listen", "127.0.0.1:0")[0]
 		if got := get(t, addr, "any.test", "/y", true); got != "200 /secure/y" {
 			t.Errorf("GET https://%s/y = %s; want 200 /secure/y", addr, got)
 		}
@@ -184,6 +193,7 @@ func TestVirtualHostTLS(t *testing.T) {
 // TestVirtualHostListenError: a port that cannot be listened on names the
 // <VirtualHost> that asked for it and suggests --listen.
 func TestVirtualHostListenError(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +212,7 @@ func TestVirtualHostListenError(t *testing.T) {
 // check only warns (a pasted file names the certificates of the machine
 // it came from).
 func TestVirtualHostMissingCertificate(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "missing.conf", "<VirtualHost *:443>\n  ServerName a.test\n  SSLEngine on\n  SSLCertificateFile /nonexistent/fullchain.pem\n  SSLCertificateKeyFile /nonexistent/privkey.pem\n  ProxyPass / http://127.0.0.1:9/\n</VirtualHost>\n")
 	r := runCmd(t, "", "serve", "--no-live", "-c", conf, "--listen", "127.0.0.1:0")
 	if want := conf + ":3:3: load certificate /nonexistent/fullchain.pem"; r.code != 2 || !strings.Contains(r.stderr, want) {
@@ -213,7 +224,7 @@ func TestVirtualHostMissingCertificate(t *testing.T) {
 		t.Errorf("check = exit %d, stdout %q; want 0 with %q", r.code, r.stdout, want)
 	}
 	// The flags replace the missing files.
-	addr := serveAll(t, 1, "-c", conf, "--listen", "127.0.0.1:0", "--tls-self-signed")[0]
+	addr := serveAll(t, nil, 1, "-c", conf, "--listen", "127.0.0.1:0", "--tls-self-signed")[0]
 	if got := get(t, addr, "a.test", "/x", true); got != "503 " && !strings.HasPrefix(got, "503") {
 		t.Errorf("GET https://%s/x = %s; want the 503 of a backend that refuses", addr, got)
 	}
@@ -222,6 +233,7 @@ func TestVirtualHostMissingCertificate(t *testing.T) {
 // TestRouteVirtualHost: wsgate route names the virtual host and the
 // location, and shows a redirect.
 func TestRouteVirtualHost(t *testing.T) {
+	t.Parallel()
 	conf := writeFile(t, "route.conf", `<VirtualHost *:8080>
   ServerName a.test
   <Location /app/>

@@ -420,6 +420,7 @@ func TestRecipesCheck(t *testing.T) {
 // TestRecipesDoc checks that docs/recipes.md shows every recipe file as it
 // is: each follows a "<!-- recipe: NAME" line, in an apache code block.
 func TestRecipesDoc(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "docs", "recipes.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -461,6 +462,7 @@ func TestRecipesDoc(t *testing.T) {
 // directory. With -v, every request is logged with what the backend
 // received and what the client got.
 func TestRecipesApache(t *testing.T) {
+	t.Parallel()
 	h := apachetest.Need(t)
 	ports := &portSource{}
 	if base := apachetest.Port(); base > 0 {
@@ -492,7 +494,8 @@ func (f recipeFronts) addr(secure bool) string {
 // SSLEngine on, and then only the virtual hosts with TLS. When the file
 // has both a <VirtualHost *:80> and a <VirtualHost *:443>, the plain one
 // is served by a second wsgate listening, as Apache would, on the ports
-// the sections name (moved to free ports) without --listen.
+// the sections name (moved to free ports, whose listeners serve is handed)
+// without --listen.
 func wsgateFronts(t *testing.T, conf string) recipeFronts {
 	t.Helper()
 	text, err := os.ReadFile(conf)
@@ -507,31 +510,21 @@ func wsgateFronts(t *testing.T, conf string) recipeFronts {
 	f.plain, f.secure = "", addr
 	s := string(text)
 	if strings.Contains(s, "<VirtualHost *:80>") && strings.Contains(s, "<VirtualHost *:443>") {
-		plain, secure := freePort(t), freePort(t)
+		addrs, held := handOver(t, 2)
+		plain, secure := addrs[0], addrs[1]
 		s = strings.ReplaceAll(s, "<VirtualHost *:80>", "<VirtualHost *:"+portOf(plain)+">")
 		s = strings.ReplaceAll(s, "<VirtualHost *:443>", "<VirtualHost *:"+portOf(secure)+">")
 		moved := filepath.Join(filepath.Dir(conf), "ports-"+filepath.Base(conf))
 		if err := os.WriteFile(moved, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		background(t, "serve", "-c", moved)
+		backgroundWith(t, held, "serve", "-c", moved)
 		f.plain = plain
 	}
 	return f
 }
 
 var sslOn = regexp.MustCompile(`(?mi)^\s*SSLEngine\s+on`)
-
-// freePort is an address on 127.0.0.1 with a port nothing listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func runRecipeCases(t *testing.T, rc recipe, fronts recipeFronts, backends map[string]*recipeBackend) {
 	for _, tc := range rc.cases {
@@ -914,13 +907,8 @@ func (p *portSource) next(n *int) string {
 
 func (p *portSource) backend() string { return p.next(&p.back) }
 
-// frontPort is a port for Apache to listen on.
-func (p *portSource) frontPort(t *testing.T) string {
-	if a := p.next(&p.front); a != "127.0.0.1:0" {
-		return a
-	}
-	return freePort(t)
-}
+// fixed reports whether the ports are WSGATE_APACHE_PORT's.
+func (p *portSource) fixed() bool { return p.front > 0 }
 
 // recipeModules are the modules the recipes need.
 var recipeModules = []string{"mpm_event", "authz_core", "access_compat", "proxy", "proxy_http", "proxy_wstunnel",
@@ -936,26 +924,41 @@ func startApacheRecipe(t *testing.T, h apachetest.Httpd, conf string, ports *por
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := apachetest.Config{Modules: recipeModules}
-	if d := os.Getenv("WSGATE_APACHE_DIR"); d != "" {
-		c.Dir = filepath.Join(d, filepath.Base(strings.TrimSuffix(conf, ".conf")))
-		os.RemoveAll(c.Dir)
-		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fronts := recipeFronts{plain: ports.frontPort(t)}
-	c.Listen = []string{fronts.plain}
-	body := string(text)
-	body = regexp.MustCompile(`(?mi)^\s*(LoadModule|Listen)\s.*$`).ReplaceAllString(body, "")
-	body = strings.ReplaceAll(body, "<VirtualHost *:80>", "<VirtualHost *:"+portOf(fronts.plain)+">")
+	body := regexp.MustCompile(`(?mi)^\s*(LoadModule|Listen)\s.*$`).ReplaceAllString(string(text), "")
+	n := 1
 	if strings.Contains(body, "<VirtualHost *:443>") {
-		fronts.secure = ports.frontPort(t)
-		c.Listen = append(c.Listen, fronts.secure)
-		body = strings.ReplaceAll(body, "<VirtualHost *:443>", "<VirtualHost *:"+portOf(fronts.secure)+">")
+		n = 2
 	}
-	c.Directives = "LogLevel warn\n" + body
-	h.Start(t, c)
+	// config serves the recipe on addrs: plain, then secure.
+	config := func(addrs []string) apachetest.Config {
+		c := apachetest.Config{Modules: recipeModules, Listen: addrs}
+		if d := os.Getenv("WSGATE_APACHE_DIR"); d != "" {
+			c.Dir = filepath.Join(d, filepath.Base(strings.TrimSuffix(conf, ".conf")))
+			os.RemoveAll(c.Dir)
+			if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := strings.ReplaceAll(body, "<VirtualHost *:80>", "<VirtualHost *:"+portOf(addrs[0])+">")
+		if n == 2 {
+			b = strings.ReplaceAll(b, "<VirtualHost *:443>", "<VirtualHost *:"+portOf(addrs[1])+">")
+		}
+		c.Directives = "LogLevel warn\n" + b
+		return c
+	}
+	var addrs []string
+	if ports.fixed() {
+		for range n {
+			addrs = append(addrs, ports.next(&ports.front))
+		}
+		h.Start(t, config(addrs))
+	} else {
+		addrs = h.StartOnFreePorts(t, n, config)
+	}
+	fronts := recipeFronts{plain: addrs[0]}
+	if n == 2 {
+		fronts.secure = addrs[1]
+	}
 	return fronts
 }
 

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -54,6 +55,13 @@ func startControlled(t *testing.T, args ...string) *controlled {
 	return c
 }
 
+// waitStderr waits up to 10 s for serve to write text on standard error.
+func (c *controlled) waitStderr(t *testing.T, text string) {
+	t.Helper()
+	eventually.True(t, 10*time.Second, func() bool { return strings.Contains(c.stderr.String(), text) },
+		func() string { return fmt.Sprintf("no %q on standard error:\n%s", text, c.stderr.String()) })
+}
+
 // dialOK reports whether a tunnel to path opens and echoes.
 func dialOK(ctx context.Context, addr, path string) bool {
 	c, _, err := websocket.Dial(ctx, "ws://"+addr+path, nil)
@@ -69,6 +77,7 @@ func dialOK(ctx context.Context, addr, path string) bool {
 }
 
 func TestReloadOnSIGHUP(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	conf := writeFile(t, "reload.conf", "ProxyPass /a/ ws://"+backend+"/\n")
 	s := startControlled(t, "--config", conf)
@@ -114,6 +123,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestSecondSignalStopsAtOnce(t *testing.T) {
+	t.Parallel()
 	backend := startEchoServer(t)
 	s := startControlled(t, "--grace", "1m", "ws://"+backend+"/")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -124,10 +134,12 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	}
 	defer c.CloseNow()
 	s.stop() // the first signal: a graceful stop, waiting up to a minute
+	// It says so once the tunnel has not answered for a while.
+	s.waitStderr(t, "waiting for 1 tunnel to close, up to 1m0s")
 	select {
 	case code := <-s.done:
 		t.Fatalf("serve stopped (exit %d) while a tunnel had not answered, within its grace", code)
-	case <-time.After(300 * time.Millisecond):
+	default:
 	}
 	close(s.force) // the second signal
 	select {

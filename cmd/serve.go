@@ -129,7 +129,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 			"one or more --pass 'PATH URL', a --config file, or --demo to try the built-in echo backend")
 	}
 
-	lns, err := listen(listenAddrs(cmd, table), flagTLS)
+	lns, err := listen(listenAddrs(cmd, table), flagTLS, e.listen)
 	if err != nil {
 		return err
 	}

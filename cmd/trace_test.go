@@ -110,6 +110,7 @@ func talk(t *testing.T, url string) {
 }
 
 func TestServeTrace(t *testing.T) {
+	t.Parallel()
 	echoSrv := httptest.NewServer(echoHandler(t, websocket.CompressionContextTakeover))
 	defer echoSrv.Close()
 	dir := t.TempDir()
@@ -246,6 +247,7 @@ func TestServeTrace(t *testing.T) {
 // TestServeTraceKeepCompression: with compression kept, a deflated message
 // is marked as such and shown as bytes.
 func TestServeTraceKeepCompression(t *testing.T) {
+	t.Parallel()
 	echoSrv := httptest.NewServer(echoHandler(t, websocket.CompressionContextTakeover))
 	defer echoSrv.Close()
 	r := serveWhile(t, 1, []string{"--trace", "--trace-keep-compression", "ws://" + echoSrv.Listener.Addr().String() + "/"}, func(addr string) {
@@ -267,6 +269,7 @@ func TestServeTraceKeepCompression(t *testing.T) {
 
 // TestServeHARNoTunnels: a HAR with nothing in it is still a valid one.
 func TestServeHARNoTunnels(t *testing.T) {
+	t.Parallel()
 	har := filepath.Join(t.TempDir(), "empty.har")
 	os.WriteFile(har, bytes.Repeat([]byte("old content "), 100), 0o644)
 	r := serveWhile(t, 0, []string{"--har", har, "ws://127.0.0.1:1/"}, func(addr string) {
@@ -294,6 +297,7 @@ func TestServeHARNoTunnels(t *testing.T) {
 }
 
 func TestTraceUsage(t *testing.T) {
+	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "out")
 	cases := []struct {
 		name   string

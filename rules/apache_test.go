@@ -184,14 +184,9 @@ var apacheModules = []string{"mpm_event", "authz_core", "proxy", "proxy_http", "
 // returns its address.
 func startApache(t *testing.T, h apachetest.Httpd, rules string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	h.Start(t, apachetest.Config{Modules: apacheModules, Listen: []string{addr}, Directives: "KeepAlive Off\n" + rules})
-	return addr
+	return h.StartOnFreePorts(t, 1, func(listen []string) apachetest.Config {
+		return apachetest.Config{Modules: apacheModules, Listen: listen, Directives: "KeepAlive Off\n" + rules}
+	})[0]
 }
 
 // apacheGet sends target on a raw request line, with header, and returns

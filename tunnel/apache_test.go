@@ -29,15 +29,20 @@ import (
 // (/usr/lib/apache2/modules); WSGATE_APACHE_PORT=N makes Apache listen on
 // port N and the backend on N+50, instead of free ports.
 func TestEditsApache(t *testing.T) {
+	t.Parallel()
 	h := apachetest.Need(t)
 	base := apachetest.Port()
 	backend, seenc := apacheBackend(t, base)
 	conf := strings.NewReplacer("BACKEND", backend, "DEAD", deadAddr(t)).Replace(editsApacheConf)
+	config := func(listen []string) apachetest.Config {
+		return apachetest.Config{Modules: editsModules, Listen: listen, ServerName: "apache.test", Directives: conf}
+	}
 	apache := "127.0.0.1:" + strconv.Itoa(base)
 	if base == 0 {
-		apache = deadAddr(t)
+		apache = h.StartOnFreePorts(t, 1, config)[0]
+	} else {
+		h.Start(t, config([]string{apache}))
 	}
-	h.Start(t, apachetest.Config{Modules: editsModules, Listen: []string{apache}, ServerName: "apache.test", Directives: conf})
 	table, err := rules.ParseFile("wsgate.conf", []byte(conf), rules.Options{})
 	if err != nil {
 		t.Fatalf("rules: %v", err)
@@ -78,11 +83,14 @@ func TestEditsApache(t *testing.T) {
 			var body [2]string
 			for i, front := range []string{apache, wsgate} {
 				got[i], body[i] = sendEditsRequest(t, front, req)
+				// apacheBackend reports a request before it answers it,
+				// and a front answers only after the backend did: a
+				// request that reached the backend is in seenc by now.
 				select {
 				case s := <-seenc:
 					sent[i] = s.header
 					sent[i].Set("Host", s.host)
-				case <-time.After(200 * time.Millisecond):
+				default:
 				}
 			}
 			if (sent[0] == nil) != (sent[1] == nil) {

@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -131,6 +133,7 @@ func count(t *testing.T, proxy string, n int) map[string]int {
 }
 
 func TestByRequests(t *testing.T) {
+	t.Parallel()
 	a, b, c := startNamed(t, "a"), startNamed(t, "b"), startNamed(t, "c")
 	proxy, _ := balancerProxy(t, &rules.Balancer{Members: []*rules.Member{
 		memberOf(t, a, func(m *rules.Member) { m.LoadFactor = 2 }), memberOf(t, b, nil), memberOf(t, c, nil)}})
@@ -149,6 +152,7 @@ func TestByRequests(t *testing.T) {
 }
 
 func TestByBusyness(t *testing.T) {
+	t.Parallel()
 	a, b := startNamed(t, "a"), startNamed(t, "b")
 	proxy, srv := balancerProxy(t, &rules.Balancer{Method: "bybusyness", Members: []*rules.Member{memberOf(t, a, nil), memberOf(t, b, nil)}})
 	ctx := testContext(t)
@@ -173,6 +177,7 @@ func TestByBusyness(t *testing.T) {
 }
 
 func TestByTraffic(t *testing.T) {
+	t.Parallel()
 	a, b := startNamed(t, "a"), startNamed(t, "b")
 	proxy, srv := balancerProxy(t, &rules.Balancer{Method: "bytraffic", Members: []*rules.Member{memberOf(t, a, nil), memberOf(t, b, nil)}})
 	ctx := testContext(t)
@@ -211,13 +216,8 @@ func TestFailoverAndRetry(t *testing.T) {
 		t.Errorf("dead member state = %q; want error", st)
 	}
 	a.start(t, addr)
-	deadline := time.Now().Add(5 * time.Second)
-	for memberState(srv, 0) == "error" {
-		if time.Now().After(deadline) {
-			t.Fatal("member still in error after its retry time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, func() bool { return memberState(srv, 0) != "error" },
+		eventually.Says("member still in error after its retry time"))
 	if got := count(t, proxy, 6); got["a"] == 0 {
 		t.Errorf("after the retry time, 6 tunnels went %v; want a used again", got)
 	}
@@ -248,6 +248,7 @@ func TestHotStandby(t *testing.T) {
 }
 
 func TestStickySession(t *testing.T) {
+	t.Parallel()
 	a, b := startNamed(t, "a"), startNamed(t, "b")
 	proxy, _ := balancerProxy(t, &rules.Balancer{StickySession: "ROUTEID|routeid", Members: []*rules.Member{
 		memberOf(t, a, func(m *rules.Member) { m.Route = "ra" }), memberOf(t, b, func(m *rules.Member) { m.Route = "rb" })}})
@@ -277,13 +278,8 @@ func TestHealthCheck(t *testing.T) {
 		memberOf(t, a, func(m *rules.Member) { m.Check = check }), memberOf(t, b, nil)}})
 	waitState := func(want string) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for memberState(srv, 0) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("member a state = %q; want %q", memberState(srv, 0), want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 5*time.Second, func() bool { return memberState(srv, 0) == want },
+			func() string { return fmt.Sprintf("member a state = %q; want %q", memberState(srv, 0), want) })
 	}
 	addr := a.addr
 	a.stop()
@@ -330,6 +326,7 @@ func TestPlainRequestFailover(t *testing.T) {
 // members on Apache 2.4.71 with three members app01..app03 and
 // stickysession=SERVERID.
 func TestStickyPickCounts(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ cookies, want string }{
 		{"- - app03 app09", "app01 app02 app03 app01"},
 		{"- - app09", "app01 app02 app03"},

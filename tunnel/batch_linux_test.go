@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -10,15 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/rules"
 )
 
 // TestSlowFrameNotHeld: the relay waits for the rest of a big frame only
 // for batchWait. A client sends a 64 KiB frame in 1 KiB pieces and waits
 // for each to be echoed before sending the next. The second piece sets the
-// mark (rawReader.batch); the third comes back at once all the same (the read
-// deadline, a second, would be too late), and the stalled frame leaves the
-// socket waking for any byte.
+// mark (rawReader.batch); the third comes back all the same, though
+// nothing but batchWait can wake the relay (noParkDeadline), and the
+// stalled frame leaves the socket waking for any byte.
 func TestSlowFrameNotHeld(t *testing.T) {
 	linuxPathOnly(t)
 	t.Run("parked when idle", func(t *testing.T) { slowFrameNotHeld(t) })
@@ -30,6 +32,7 @@ func TestSlowFrameNotHeld(t *testing.T) {
 }
 
 func slowFrameNotHeld(t *testing.T, configure ...func(*rules.Table)) {
+	noParkDeadline(t)
 	c, br, srv := rawEchoTunnel(t, configure...)
 	f, first := bigFrame()
 	got := make([]byte, len(f))
@@ -38,7 +41,7 @@ func slowFrameNotHeld(t *testing.T, configure ...func(*rules.Table)) {
 		if _, err := c.Write(f[sent:end]); err != nil {
 			t.Fatal(err)
 		}
-		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.ReadFull(br, got[sent:end]); err != nil {
 			t.Fatalf("piece %d of a frame was held back while the sender waited: %v", i+1, err)
 		}
@@ -47,10 +50,10 @@ func slowFrameNotHeld(t *testing.T, configure ...func(*rules.Table)) {
 	if !bytes.Equal(got[:sent], f[:sent]) {
 		t.Fatal("the first part of the frame came back changed")
 	}
-	time.Sleep(50 * time.Millisecond)
-	if n := clientLowat(t, srv); n != 1 {
-		t.Errorf("SO_RCVLOWAT on the stalled client socket = %d; want 1 (wake for any byte)", n)
-	}
+	// The relay sets the mark again after the third piece, and batchWait
+	// takes it back: wait until it waits for bytes without one.
+	waitLowat(t, srv, "on the stalled client socket, with the relay waiting; want 1 (wake for any byte)",
+		func(n int) bool { return n == 1 })
 
 	if _, err := c.Write(f[sent:]); err != nil {
 		t.Fatal(err)
@@ -69,12 +72,13 @@ func slowFrameNotHeld(t *testing.T, configure ...func(*rules.Table)) {
 // TestBigFrameBatched: once a big frame has come in two pieces, the relay
 // sleeps until the kernel holds the rest of it (SO_RCVLOWAT), and the rest
 // then wakes it. After the first piece alone it sets no mark: a sender
-// that writes the rest in one go would gain nothing from it. batchWait is
-// made long so that only the mark can wake the relay.
+// that writes the rest in one go would gain nothing from it. batchWait and
+// the read deadline (noParkDeadline) are made long so that only the mark
+// can wake the relay: if it does not, the rest never comes back.
 func TestBigFrameBatched(t *testing.T) {
 	linuxPathOnly(t)
-	defer func(w time.Duration) { batchWait = w }(batchWait)
-	batchWait = time.Hour
+	setForTest(t, &batchWait, time.Hour)
+	noParkDeadline(t)
 	c, br, srv := rawEchoTunnel(t)
 	f, first := bigFrame()
 	got := make([]byte, len(f))
@@ -84,10 +88,8 @@ func TestBigFrameBatched(t *testing.T) {
 	if _, err := io.ReadFull(br, got[:len(first)]); err != nil {
 		t.Fatalf("the first piece of the frame: %v", err)
 	}
-	time.Sleep(50 * time.Millisecond) // the relay may set a mark after the echo
-	if n := clientLowat(t, srv); n != 1 {
-		t.Errorf("SO_RCVLOWAT after the first piece of a frame = %d; want 1", n)
-	}
+	// The relay would set a mark after the echo, before it waits.
+	waitLowat(t, srv, "after the first piece of a frame; want 1", func(n int) bool { return n == 1 })
 	second := len(first) + 1024
 	if _, err := c.Write(f[len(first):second]); err != nil {
 		t.Fatal(err)
@@ -96,25 +98,21 @@ func TestBigFrameBatched(t *testing.T) {
 		t.Fatalf("the second piece of the frame: %v", err)
 	}
 	want := len(f) - second
-	if n := waitLowat(t, srv, func(n int) bool { return n > 1 }); n <= 1 || n > want {
-		t.Errorf("SO_RCVLOWAT while %d bytes of the frame are owed = %d; want more than 1, at most %d", want, n, want)
+	if n := waitLowat(t, srv, fmt.Sprintf("while %d bytes of the frame are owed; want more than 1", want),
+		func(n int) bool { return n > 1 }); n > want {
+		t.Errorf("SO_RCVLOWAT while %d bytes of the frame are owed = %d; want at most %d", want, n, want)
 	}
-	start := time.Now()
 	if _, err := c.Write(f[second:]); err != nil {
 		t.Fatal(err)
 	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(br, got[second:]); err != nil {
-		t.Fatalf("the rest of the frame: %v", err)
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("the rest of the frame took %v; want the low-water mark to wake the relay at once", d)
+		t.Fatalf("the rest of the frame: %v; want the low-water mark to wake the relay", err)
 	}
 	if !bytes.Equal(got, f) {
 		t.Fatal("the frame came back changed")
 	}
-	if n := waitLowat(t, srv, func(n int) bool { return n == 1 }); n != 1 {
-		t.Errorf("SO_RCVLOWAT between frames = %d; want 1", n)
-	}
+	waitLowat(t, srv, "between frames; want 1", func(n int) bool { return n == 1 })
 	c.Close()
 	waitOpen(t, srv, 0)
 }
@@ -150,33 +148,42 @@ func clientLowat(t *testing.T, srv *Server) int {
 // clientConn is the proxy's socket to the client of its only tunnel.
 func clientConn(t *testing.T, srv *Server) net.Conn {
 	t.Helper()
-	srv.reg.mu.Lock()
-	var tun *Tunnel
-	for x := range srv.reg.live {
-		tun = x
-	}
-	open := len(srv.reg.live)
-	srv.reg.mu.Unlock()
-	if open != 1 {
-		t.Fatalf("%d tunnels open; want 1", open)
-	}
+	tun := onlyTunnel(t, srv)
 	tun.mu.Lock()
 	defer tun.mu.Unlock()
 	return tun.client
 }
 
-// waitLowat reads clientLowat until ok accepts it, for a second at most,
-// and returns the last value read.
-func waitLowat(t *testing.T, srv *Server, ok func(int) bool) int {
+// onlyTunnel is the proxy's only tunnel.
+func onlyTunnel(t *testing.T, srv *Server) *Tunnel {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		n := clientLowat(t, srv)
-		if ok(n) || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(time.Millisecond)
+	srv.reg.mu.Lock()
+	defer srv.reg.mu.Unlock()
+	if open := len(srv.reg.live); open != 1 {
+		t.Fatalf("%d tunnels open; want 1", open)
 	}
+	for tun := range srv.reg.live {
+		return tun
+	}
+	return nil
+}
+
+// waitLowat waits until the relay reading the client waits for bytes
+// (both directions do) and clientLowat is then accepted by ok, and returns
+// it; it fails with what when that does not happen within 5 s.
+func waitLowat(t *testing.T, srv *Server, what string, ok func(int) bool) int {
+	t.Helper()
+	var n int
+	eventually.True(t, 5*time.Second, func() bool {
+		if relaysWaiting(inRawRead) != 2 {
+			return false
+		}
+		n = clientLowat(t, srv)
+		return ok(n)
+	}, func() string {
+		return fmt.Sprintf("SO_RCVLOWAT = %d, %d relay directions waiting to read: %s", n, relaysWaiting(inRawRead), what)
+	})
+	return n
 }
 
 // TestFramesOfEverySize sends frames from empty to 300 KiB, written in
@@ -236,14 +243,19 @@ var errDiffer = errors.New("the echoed bytes differ from those sent")
 // for a mark (lowatCap), the relay never sets one. It used to pass the
 // "unsupported" cap, -1, to the kernel, which reads a negative mark as
 // the largest there is, and the rest of a slow frame waited for batchWait.
+// Both of the proxy's sockets get the small buffer, for the echo comes
+// back in pieces too; batchWait and the read deadline (noParkDeadline) are
+// long, so a mark on either holds the rest of the frame for ever.
 func TestNoMarkWithoutRoom(t *testing.T) {
 	linuxPathOnly(t)
-	defer func(w time.Duration) { batchWait = w }(batchWait)
-	batchWait = time.Hour
+	setForTest(t, &batchWait, time.Hour)
+	noParkDeadline(t)
 	c, br, srv := rawEchoTunnel(t)
 	// Linux doubles it, and a quarter of 8 KiB is under minBatch.
-	if err := clientConn(t, srv).(*net.TCPConn).SetReadBuffer(4096); err != nil {
-		t.Fatal(err)
+	for _, pc := range []net.Conn{clientConn(t, srv), onlyTunnel(t, srv).backend} {
+		if err := pc.(*net.TCPConn).SetReadBuffer(4096); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f, first := bigFrame()
 	got := make([]byte, len(f))

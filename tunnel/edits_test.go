@@ -66,6 +66,7 @@ func checkHeaders(t *testing.T, what string, h http.Header, want map[string][]st
 }
 
 func TestRequestHeaderLines(t *testing.T) {
+	t.Parallel()
 	backend, seenc := answeringBackend(t, nil)
 	proxy, _ := serveRules(t, `
 ProxyPass /app/ ws://%[1]s/app/
@@ -108,6 +109,7 @@ RequestHeader set X-Route %%{BALANCER_WORKER_ROUTE}e
 }
 
 func TestRequestHeaderHost(t *testing.T) {
+	t.Parallel()
 	backend, seenc := answeringBackend(t, nil)
 	proxy, _ := serveRules(t, `
 ProxyPass /keep/ http://%[1]s/keep/
@@ -132,6 +134,7 @@ RequestHeader set Host edited.example
 }
 
 func TestHeaderLines(t *testing.T) {
+	t.Parallel()
 	backend, _ := answeringBackend(t, func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasPrefix(r.URL.Path, "/ws/") && r.URL.Query().Get("s") == "" {
 			return false // accept the upgrade
@@ -206,6 +209,7 @@ func deadAddr(t *testing.T) string {
 }
 
 func TestProxyPassReverse(t *testing.T) {
+	t.Parallel()
 	backend, _ := answeringBackend(t, func(w http.ResponseWriter, r *http.Request) bool {
 		for _, kv := range r.URL.Query()["h"] {
 			k, v, _ := strings.Cut(kv, ": ")
@@ -270,6 +274,7 @@ ProxyPassReverseCookieDomain backend.internal public.example
 // the member's route is set in a cookie when the request did not name it,
 // and a request that names it goes back to that member.
 func TestStickyCookieLine(t *testing.T) {
+	t.Parallel()
 	b1, seen1 := answeringBackend(t, nil)
 	b2, seen2 := answeringBackend(t, nil)
 	proxy, _ := serveRules(t, `
@@ -313,6 +318,7 @@ Header set X-Route "%%{BALANCER_SESSION_ROUTE}e"
 }
 
 func TestEditProblemsLoggedOnce(t *testing.T) {
+	t.Parallel()
 	backend, _ := answeringBackend(t, nil)
 	table, err := rules.ParseFile("wsgate.conf", []byte("ProxyPass / http://"+backend+"/\n"+
 		"RequestHeader set Content-Length 5\nHeader set Transfer-Encoding chunked\n"), rules.Options{})
@@ -347,6 +353,7 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestRedirect(t *testing.T) {
+	t.Parallel()
 	backend, seenc := answeringBackend(t, nil)
 	proxy, _ := serveRules(t, `
 ProxyPass /app/ http://%[1]s/app/
@@ -422,6 +429,7 @@ Header set X-OnSuccess s1
 // difference 2), and for upgrade=ANY the client's protocol, where Apache
 // sends "*" (difference 8). Without it, the client's spelling.
 func TestLegacyUpgradeLine(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		legacy  bool
 		param   string

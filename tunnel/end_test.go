@@ -24,8 +24,11 @@ import (
 // with and without an idle timeout, with the directions parked or woken,
 // over plain TCP and over TLS. The other peer must see the end within
 // endWithin: a relay that waits for another readiness edge after a short
-// read (the FIN came with the data) holds it for a second or for ever.
-const endWithin = 500 * time.Millisecond
+// read (the FIN came with the data) holds it until a read deadline or the
+// idle timeout (5 s here) passes, or for ever. The deadline that parks a
+// woken direction is an hour (noParkDeadline) or 5 ms, so that such a
+// relay is caught by a bound generous for a loaded machine.
+const endWithin = 3 * time.Second
 
 // testCert is a certificate for 127.0.0.1 (httptest's), for TLS on both
 // sides of the proxy.
@@ -328,7 +331,7 @@ func closeWrite(c net.Conn) {
 // at once, whatever the relay was doing. Each case runs several times to
 // catch the race between a read and the FIN behind it.
 func TestEndOfStreamAtOnce(t *testing.T) {
-	defer func(d time.Duration) { parkAfter = d }(parkAfter)
+	setForTest(t, &parkAfter, parkAfter)
 	for _, ep := range []endpoints{{false}, {true}} {
 		for _, timeout := range []string{"", " timeout=5"} {
 			for _, parked := range []bool{false, true} {
@@ -336,13 +339,17 @@ func TestEndOfStreamAtOnce(t *testing.T) {
 					name := fmt.Sprintf("%s/timeout=%v/parked=%v/%s", ep.scheme(), timeout != "", parked, ec.name)
 					t.Run(name, func(t *testing.T) {
 						// Parked: the directions wait in the parker
-						// when the end comes (on Linux; elsewhere, and
-						// over TLS, they wait in their goroutines).
-						parkAfter = time.Second
+						// when the end comes, as they do from the
+						// start of a tunnel, and again 5 ms after their
+						// bytes stop (on Linux; elsewhere, and over TLS,
+						// they wait in their goroutines). Else a woken
+						// direction keeps its goroutine, and a relay
+						// that misses the end hangs (noParkDeadline).
+						parkAfter = time.Hour
 						if parked {
 							parkAfter = 5 * time.Millisecond
 						}
-						endOfStream(t, ep, timeout, parked, ec)
+						endOfStream(t, ep, timeout, ec)
 					})
 				}
 			}
@@ -350,10 +357,13 @@ func TestEndOfStreamAtOnce(t *testing.T) {
 	}
 }
 
-func endOfStream(t *testing.T, ep endpoints, timeout string, parked bool, ec endCase) {
+func endOfStream(t *testing.T, ep endpoints, timeout string, ec endCase) {
 	noLeaks(t)
 	seen := make(chan string, 1)
-	backend := backendOn(t, ep.listen(t), func(c net.Conn, br *bufio.Reader) { ec.backend(c, br, seen) })
+	backend := backendOn(t, ep.listen(t), func(c net.Conn, br *bufio.Reader) {
+		c.SetDeadline(time.Now().Add(10 * time.Second)) // as upgradeOn's: a relay that misses the end fails, not hangs
+		ec.backend(c, br, seen)
+	})
 	table, err := rules.FromFlags([]string{"/ " + ep.scheme() + "://" + backend + "/" + timeout})
 	if err != nil {
 		t.Fatal(err)
@@ -366,9 +376,6 @@ func endOfStream(t *testing.T, ep endpoints, timeout string, parked bool, ec end
 	for range tries {
 		c := ep.dial(t, proxy)
 		br := upgradeOn(t, c, "/")
-		if parked {
-			time.Sleep(4 * parkAfter)
-		}
 		ec.run(t, c, br, seen)
 		c.Close()
 		waitOpen(t, srv, 0)

@@ -71,6 +71,7 @@ func (r *recorder) on(m Message) {
 }
 
 func TestFrameReader(t *testing.T) {
+	t.Parallel()
 	mask := []byte{1, 2, 3, 4}
 	big := bytes.Repeat([]byte("x"), 70000) // a 64-bit length header
 	stream := bytes.Join([][]byte{
@@ -117,6 +118,7 @@ func TestFrameReader(t *testing.T) {
 }
 
 func TestFrameReaderGoesRaw(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		stream []byte
@@ -167,6 +169,7 @@ func FuzzFrameReader(f *testing.F) {
 }
 
 func TestFrameCountsThroughProxy(t *testing.T) {
+	t.Parallel()
 	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/")
 	ctx := testContext(t)
 	c := dialWS(t, ctx, "ws://"+proxy+"/")
@@ -198,6 +201,7 @@ func TestFrameCountsThroughProxy(t *testing.T) {
 }
 
 func TestStripCompression(t *testing.T) {
+	t.Parallel()
 	table := flagTable(t, "/ ws://127.0.0.1:1/")
 	srv := New(Config{Table: table, StripCompression: true})
 	cases := []struct{ offered, want string }{
@@ -228,6 +232,7 @@ func TestStripCompression(t *testing.T) {
 }
 
 func TestCompressedMessagesCounted(t *testing.T) {
+	t.Parallel()
 	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionContextTakeover})
 		if err != nil {

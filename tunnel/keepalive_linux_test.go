@@ -12,6 +12,7 @@ import (
 // keepalive=On turns TCP keep-alive probes on for the backend connection,
 // with the system's timings as Apache does; without it there are none.
 func TestDialKeepAlive(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -104,8 +104,13 @@ func loggedProxy(t *testing.T, cfg Config, passes ...string) (string, *Server, *
 	return proxy, srv, logs
 }
 
+// TestNoLeakBackendKilledMidStream: the backend's reset ends the tunnel
+// at once. The read deadline that parks a direction would end it a
+// second later all the same; without it (noParkDeadline) a relay that
+// missed the reset would hang, which the client's 5 s deadline catches.
 func TestNoLeakBackendKilledMidStream(t *testing.T) {
 	noLeaks(t)
+	noParkDeadline(t)
 	kill := make(chan struct{})
 	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
 		io.CopyN(c, br, 5) // echo the first message
@@ -123,13 +128,9 @@ func TestNoLeakBackendKilledMidStream(t *testing.T) {
 		t.Fatalf("echo = %q, %v", got, err)
 	}
 	close(kill)
-	start := time.Now()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := br.ReadByte(); isTimeout(err) {
 		t.Fatal("the client connection is still open 5s after the backend died")
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("the client saw the end after %v; want it at once", d)
 	}
 	c.Close()
 	waitOpen(t, srv, 0)
@@ -224,7 +225,8 @@ func TestNoLeakBackendNeverAnswers(t *testing.T) {
 
 // TestSlowBackendDoesNotBlockOthers holds one upgrade at a backend that
 // has not answered yet, and opens a tunnel to another backend meanwhile:
-// it must work at once.
+// it must work while the slow one still waits (which it does until the
+// test ends).
 func TestSlowBackendDoesNotBlockOthers(t *testing.T) {
 	noLeaks(t)
 	hold := make(chan struct{})
@@ -255,16 +257,12 @@ func TestSlowBackendDoesNotBlockOthers(t *testing.T) {
 	recv(t, reached)
 
 	ctx := testContext(t)
-	start := time.Now()
 	c := dialWS(t, ctx, "ws://"+proxy+"/fast/")
 	if err := c.Write(ctx, websocket.MessageText, []byte("quick")); err != nil {
 		t.Fatal(err)
 	}
 	if _, got, err := c.Read(ctx); err != nil || string(got) != "quick" {
 		t.Fatalf("fast echo = %q, %v", got, err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("the fast tunnel took %v while another upgrade waited; want it at once", d)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 	select {
@@ -364,20 +362,20 @@ func TestBackpressure(t *testing.T) {
 // TestMessageBiggerThanFirstBuffer: a message bigger than the relay's
 // first (small) buffer, arriving at once and followed by silence, is
 // relayed whole at once: filling the small buffer is no sign that the
-// socket is drained.
+// socket is drained. A relay that waited for more would be rescued by
+// the read deadline that parks it a second later; without it
+// (noParkDeadline) the rest never comes, which the 5 s deadline catches.
 func TestMessageBiggerThanFirstBuffer(t *testing.T) {
+	noParkDeadline(t)
 	c, br, srv := rawEchoTunnel(t)
 	msg := frame(true, false, OpBinary, []byte{1, 2, 3, 4}, bytes.Repeat([]byte("0123456789"), 1000))
-	start := time.Now()
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo: %v (equal: %v)", err, bytes.Equal(got, msg))
-	}
-	if d := time.Since(start); d > 300*time.Millisecond {
-		t.Errorf("a 10 KB message took %v to come back; want it at once", d)
+		t.Fatalf("echo of a 10 KB message: %v (equal: %v); want all of it", err, bytes.Equal(got, msg))
 	}
 	c.Close()
 	waitOpen(t, srv, 0)

@@ -56,6 +56,7 @@ const wsHeaders = "Sec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 
 // (APACHE.md §3, hdr-no-connection-upgrade, hdr-upgrade-list,
 // hdr-upgrade-h2c).
 func TestUpgradeHeaderVariants(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		header  string
@@ -153,6 +154,7 @@ func forbidden(*http.Request) string {
 // proxy as a request of its own and proxied with the proxy's headers, never
 // relayed on the upgrade's backend connection (CVE-2019-17567).
 func TestPipelinedAfterRefusedUpgrade(t *testing.T) {
+	t.Parallel()
 	backend, conns := refusingBackend(t, forbidden)
 	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
 	_, br, resp := sendRaw(t, proxy, "GET /up HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+wsHeaders+"\r\n"+
@@ -193,6 +195,7 @@ func TestPipelinedAfterRefusedUpgrade(t *testing.T) {
 // as Apache does: TE wins) and nothing more on that connection; the hidden
 // request, if it is answered at all, is a request of its own.
 func TestUpgradeWithCLAndTE(t *testing.T) {
+	t.Parallel()
 	backend, conns := refusingBackend(t, forbidden)
 	proxy, srv := startProxy(t, "/ ws://"+backend+"/")
 	hidden := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -253,6 +256,7 @@ func TestUpgradeWithCLAndTE(t *testing.T) {
 // refused with a 502; a success the backend never sent (a 200 made up by
 // the proxy) is wrong either way.
 func TestBytesBeforeSwitch(t *testing.T) {
+	t.Parallel()
 	valid := switchHead("websocket", wsproto.AcceptKey(testKey))
 	cases := []struct {
 		name   string
@@ -299,6 +303,7 @@ func TestBytesBeforeSwitch(t *testing.T) {
 // status the proxy can relay (net/http's WriteHeader panics on it); the
 // client must get a 502, on the upgrade path and the plain one alike.
 func TestBackendStatusOutOfRange(t *testing.T) {
+	t.Parallel()
 	for _, status := range []string{"000", "099"} {
 		for _, upgrade := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s upgrade=%v", status, upgrade), func(t *testing.T) {
@@ -335,6 +340,7 @@ func TestBackendStatusOutOfRange(t *testing.T) {
 // lines, on the upgrade and the plain path: none may reach the backend,
 // and end-to-end headers must.
 func TestHopByHopHeadersRemoved(t *testing.T) {
+	t.Parallel()
 	hop := "TE: trailers\r\nTrailer: X-Trailer\r\nProxy-Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n" +
 		"Connection: \t x-Odd-One ,, KEEP-ALIVE,x-second\r\nConnection: X-THIRD\r\n" +
 		"X-Odd-One: 1\r\nX-Second: 2\r\nX-Third: 3\r\nX-Keep: yes\r\nOrigin: http://app.example\r\n" +
@@ -370,6 +376,7 @@ func TestHopByHopHeadersRemoved(t *testing.T) {
 // headers in Connection removes its own values, never the proxy's
 // (CVE-2022-31813; Apache's hdr-xff-listed-in-connection).
 func TestConnectionCannotStripForwarded(t *testing.T) {
+	t.Parallel()
 	for _, upgrade := range []bool{true, false} {
 		t.Run(fmt.Sprintf("upgrade=%v", upgrade), func(t *testing.T) {
 			backend, seenc := recordingBackend(t)
@@ -398,6 +405,7 @@ func TestConnectionCannotStripForwarded(t *testing.T) {
 // %{HTTP:...}. The backend must never see a CR or LF in the request line
 // or a header, nor the injected header.
 func TestNoHeaderInjectionThroughSubstitution(t *testing.T) {
+	t.Parallel()
 	b := startStrictBackend(t, "/mapped/")
 	src := fmt.Sprintf(`RewriteEngine on
 RewriteRule "^/rw/(.*)$" "ws://%[1]s/mapped/rw/%%{HTTP:X-Sub}/$1" [P]

@@ -26,6 +26,7 @@ func startTLSProxy(t *testing.T, backendTLS *tls.Config, pass string) string {
 }
 
 func TestWSSBackend(t *testing.T) {
+	t.Parallel()
 	ts := httptest.NewTLSServer(echo.Handler(echo.Options{}))
 	t.Cleanup(ts.Close)
 	// httptest's certificate is for 127.0.0.1 and example.com: dialling

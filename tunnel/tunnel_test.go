@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +35,12 @@ var verbose = flag.Bool("wsgate.v", false, "show the proxy's log lines")
 
 // TestMain runs the suite on the Linux path, or with WSGATE_RELAY=portable
 // on the portable one (socket.go), which CI runs too.
+//
+// Most tests call t.Parallel. Those that do not look at the whole process
+// (noLeaks's goroutines and descriptors, relaysWaiting, relayGoroutines),
+// set test-only variables (setForTest), or restart a backend on the port
+// it had (the balancer's failover tests): go test runs them first, one at
+// a time, and the parallel ones only once they are all done.
 func TestMain(m *testing.M) {
 	switch os.Getenv("WSGATE_RELAY") {
 	case "portable":
@@ -120,6 +127,7 @@ func dialWS(t *testing.T, ctx context.Context, url string) *websocket.Conn {
 }
 
 func TestEchoThroughTunnel(t *testing.T) {
+	t.Parallel()
 	proxy, srv := startProxy(t, "/ws/ ws://"+startEcho(t)+"/")
 	ctx := testContext(t)
 	c := dialWS(t, ctx, "ws://"+proxy+"/ws/room")
@@ -201,6 +209,7 @@ func recordingBackend(t *testing.T) (string, <-chan seen) {
 }
 
 func TestMappedPathAndHeaders(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	proxy, _ := startProxy(t, "/ws/ ws://"+backend+"/echo/")
 
@@ -230,6 +239,7 @@ func TestMappedPathAndHeaders(t *testing.T) {
 }
 
 func TestPlainHTTPOnSameMapping(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	proxy, srv := startProxy(t, "/ws/ ws://"+backend+"/echo/")
 	resp, err := http.Get("http://" + proxy + "/ws/page?q=1")
@@ -250,6 +260,7 @@ func TestPlainHTTPOnSameMapping(t *testing.T) {
 }
 
 func TestUnmatchedPath(t *testing.T) {
+	t.Parallel()
 	proxy, _ := startProxy(t, "/ws/ ws://"+startEcho(t)+"/")
 	_, resp, err := websocket.Dial(testContext(t), "ws://"+proxy+"/other", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
@@ -258,6 +269,7 @@ func TestUnmatchedPath(t *testing.T) {
 }
 
 func TestBackendDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -359,6 +371,7 @@ func switchHead(upgrade, accept string) string {
 }
 
 func TestNoTunnelWithoutValid101(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		answer func(r *http.Request) string
@@ -419,6 +432,7 @@ func TestNoTunnelWithoutValid101(t *testing.T) {
 }
 
 func TestBackendNeverAnswers(t *testing.T) {
+	t.Parallel()
 	hold := make(chan struct{})
 	backend := rawBackend(t, func(net.Conn, *bufio.Reader, *http.Request) { <-hold })
 	defer close(hold)
@@ -439,6 +453,7 @@ func switchingBackend(t *testing.T, early string, fn func(c net.Conn, br *bufio.
 }
 
 func TestHalfClose(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 1)
 	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
 		b, _ := io.ReadAll(br) // until the client's half-close arrives as EOF
@@ -461,6 +476,7 @@ func TestHalfClose(t *testing.T) {
 }
 
 func TestBackendHalfClose(t *testing.T) {
+	t.Parallel()
 	backend := switchingBackend(t, "early", func(c net.Conn, br *bufio.Reader) {
 		c.(*net.TCPConn).CloseWrite()
 		io.Copy(c, br) // never: the write side is closed; read until EOF
@@ -476,6 +492,7 @@ func TestBackendHalfClose(t *testing.T) {
 }
 
 func TestClientDisappears(t *testing.T) {
+	t.Parallel()
 	ended := make(chan error, 1)
 	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -509,7 +526,53 @@ func waitOpen(t testing.TB, srv *Server, n int) {
 		func() string { return fmt.Sprintf("open tunnels = %d; want %d", srv.Snapshot().Open, n) })
 }
 
+// What relaysWaiting looks for: a relay goroutine waiting for room to
+// write to a peer, or for bytes to read (on the Linux path).
+const (
+	inWrite   = "tunnel.(*Tunnel).write("
+	inRawRead = "tunnel.(*rawReader).read("
+)
+
+// relaysWaiting counts the goroutines that wait in Go's poller (IO wait)
+// inside the function named by in: the state a relay direction is in,
+// read from the goroutine stacks, for tests that wait for it instead of
+// for a while. The count is the process's: tests that use it do not run
+// in parallel.
+func relaysWaiting(in string) int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte(" [IO wait")) && bytes.Contains(g, []byte(in)) {
+			n++
+		}
+	}
+	return n
+}
+
+// setForTest sets *v to x until the test and its cleanups are done. Call
+// it before starting anything that reads *v; a test that uses it does not
+// run in parallel.
+func setForTest[T any](t testing.TB, v *T, x T) {
+	t.Helper()
+	old := *v
+	*v = x
+	t.Cleanup(func() { *v = old })
+}
+
+// noParkDeadline makes a woken direction keep its goroutine for an hour,
+// not parkAfter, once its bytes stop. The read deadline that parks it is
+// also what makes a relay that missed a readiness edge (bytes, a FIN, a
+// reset) catch up a second late; without it such a relay hangs, and a
+// test tells "at once" from "never", which needs no clock, instead of
+// from "a second later". Call it before starting anything.
+func noParkDeadline(t testing.TB) {
+	t.Helper()
+	setForTest(t, &parkAfter, time.Hour)
+}
+
 func TestPipelinedBytesAfterHandshake(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 1)
 	backend := switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
 		b := make([]byte, 5)
@@ -532,6 +595,7 @@ func TestPipelinedBytesAfterHandshake(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	// Apache's rule: idle = max(Timeout, backend timeout); Timeout 1 with
 	// no ProxyTimeout or timeout= makes both 1 s.
 	table := flagTable(t, "/ ws://"+startEcho(t)+"/")
@@ -561,6 +625,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestShutdownSaysGoingAway(t *testing.T) {
+	t.Parallel()
 	// The backend records the close it gets; the client reads and so
 	// answers the proxy's close, as a live client does.
 	backendClose := make(chan error, 1)
@@ -606,6 +671,7 @@ func TestShutdownSaysGoingAway(t *testing.T) {
 // TestShutdownGraceEnds: a client that never answers the close is cut off
 // when the grace period ends.
 func TestShutdownGraceEnds(t *testing.T) {
+	t.Parallel()
 	proxy, srv := startProxy(t, "/ ws://"+startEcho(t)+"/")
 	ctx := testContext(t)
 	c := dialWS(t, ctx, "ws://"+proxy+"/") // never reads: never answers
@@ -627,6 +693,7 @@ func TestShutdownGraceEnds(t *testing.T) {
 // TestGoingAwayAtFrameBoundary: a close frame never lands inside a message
 // being relayed: a big message in flight arrives whole, then the close.
 func TestGoingAwayAtFrameBoundary(t *testing.T) {
+	t.Parallel()
 	tun := &Tunnel{}
 	tun.watch(true, nil, 0)
 	half := frame(true, false, OpBinary, nil, make([]byte, 1000))[:500]
@@ -653,6 +720,7 @@ func TestGoingAwayAtFrameBoundary(t *testing.T) {
 }
 
 func TestHTTP10UpgradeIgnored(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	proxy, _ := startProxy(t, "/ ws://"+backend+"/")
 	c, err := net.Dial("tcp", proxy)
@@ -675,6 +743,7 @@ func TestHTTP10UpgradeIgnored(t *testing.T) {
 }
 
 func TestStatusFor(t *testing.T) {
+	t.Parallel()
 	refused := &net.OpError{Op: "dial", Err: errors.New("connection refused")}
 	cases := []struct {
 		err  error
@@ -694,6 +763,7 @@ func TestStatusFor(t *testing.T) {
 }
 
 func TestWebSocketHeaderSpelling(t *testing.T) {
+	t.Parallel()
 	// A raw listener: http.ReadRequest would canonicalise the names.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -749,6 +819,7 @@ func readHead(br *bufio.Reader) []string {
 }
 
 func TestHostAndForwardedSettings(t *testing.T) {
+	t.Parallel()
 	backend, seenc := recordingBackend(t)
 	cases := []struct {
 		name         string
@@ -793,6 +864,7 @@ func TestHostAndForwardedSettings(t *testing.T) {
 }
 
 func TestLegacyUpgradeRequired(t *testing.T) {
+	t.Parallel()
 	table := flagTable(t, "/custom/ ws://127.0.0.1:1/ upgrade=foo", "/ ws://"+startEcho(t)+"/")
 	table.Legacy = true
 	proxy, _ := serveTable(t, table)
@@ -824,6 +896,7 @@ func TestLegacyUpgradeRequired(t *testing.T) {
 }
 
 func TestHTTPTargetUpgrade(t *testing.T) {
+	t.Parallel()
 	echoAddr := startEcho(t)
 	proxy, _ := startProxy(t,
 		"/up/ http://"+echoAddr+"/ upgrade=websocket",
@@ -845,6 +918,7 @@ func TestHTTPTargetUpgrade(t *testing.T) {
 }
 
 func TestShutdownBeforeServe(t *testing.T) {
+	t.Parallel()
 	srv := New(Config{Table: flagTable(t, "/ ws://127.0.0.1:1/")})
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@
 package apachetest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -161,19 +162,69 @@ func (h Httpd) Check(t testing.TB, c Config) (string, bool) {
 // leaves no children behind.
 func (h Httpd) Start(t testing.TB, c Config) {
 	t.Helper()
+	if err := h.start(t, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// StartOnFreePorts is Start for an httpd that listens on n free loopback
+// addresses, which config turns into its Config; it returns them. A free
+// port is found by opening a listener on port 0 and closing it, and
+// another process may take it before httpd binds it: when httpd then
+// fails to bind, StartOnFreePorts tries again with new ports, three
+// times in all.
+func (h Httpd) StartOnFreePorts(t testing.TB, n int, config func(addrs []string) Config) []string {
+	t.Helper()
+	for try := 1; ; try++ {
+		addrs := make([]string, n)
+		for i := range addrs {
+			addrs[i] = FreeAddr(t)
+		}
+		err := h.start(t, config(addrs))
+		if err == nil {
+			return addrs
+		}
+		if !errors.Is(err, errInUse) || try == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("httpd: a port was taken, trying new ones: %v", addrs)
+	}
+}
+
+// FreeAddr is a loopback address that nothing listened on a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// InUse reports whether an httpd log says it could not bind a port
+// because something else listens there.
+func InUse(log string) bool { return strings.Contains(log, "Address already in use") }
+
+var errInUse = errors.New("address in use")
+
+// start is Start, returning what went wrong; the error wraps errInUse
+// when httpd could not bind a port.
+func (h Httpd) start(t testing.TB, c Config) error {
+	t.Helper()
 	if c.Dir == "" {
 		c.Dir = t.TempDir()
 	}
 	path, text := h.Conf(t, c)
 	out, err := os.Create(filepath.Join(c.Dir, "stdout"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	cmd := exec.Command(h.Bin, "-f", path, "-X")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		t.Fatal(err)
+		return err
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -185,11 +236,17 @@ func (h Httpd) Start(t testing.TB, c Config) {
 		<-exited
 		out.Close()
 	})
+	// httpd writes its pid file once it has bound every port: a port
+	// that another process holds accepts connections too.
+	pidFile := filepath.Join(c.Dir, "httpd.pid")
 	deadline := time.After(10 * time.Second)
-	for _, addr := range append(append([]string(nil), c.Listen...), c.Wait...) {
+	for _, addr := range append(append([]string{""}, c.Listen...), c.Wait...) {
 		for {
-			conn, err := net.Dial("tcp", addr)
-			if err == nil {
+			if addr == "" {
+				if _, err := os.Stat(pidFile); err == nil {
+					break
+				}
+			} else if conn, err := net.Dial("tcp", addr); err == nil {
 				conn.Close()
 				break
 			}
@@ -201,7 +258,12 @@ func (h Httpd) Start(t testing.TB, c Config) {
 			}
 			log, _ := os.ReadFile(filepath.Join(c.Dir, "stdout"))
 			elog, _ := os.ReadFile(filepath.Join(c.Dir, "error.log"))
-			t.Fatalf("httpd did not start on %s:\n%s\n%s\n%s", addr, text, log, elog)
+			err := fmt.Errorf("httpd did not start on %q:\n%s\n%s\n%s", append(c.Listen, c.Wait...), text, log, elog)
+			if InUse(string(log) + string(elog)) {
+				err = fmt.Errorf("%w: %w", errInUse, err)
+			}
+			return err
 		}
 	}
+	return nil
 }
