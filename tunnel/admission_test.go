@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,37 +14,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/syncbuf"
 	"github.com/wsgate/wsgate/rules"
 
 	"github.com/coder/websocket"
 )
 
-// logBuffer collects log lines for tests that check one is written.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// verboseLog is a log destination for a test that checks a line is
+// written; with -v (the package's flag) the lines go to stderr too.
+func verboseLog() *syncbuf.Buffer {
 	if *verbose {
-		os.Stderr.Write(p)
+		return &syncbuf.Buffer{Tee: os.Stderr}
 	}
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return &syncbuf.Buffer{}
 }
 
 // serveLogged is serveTable with a whole Config; its log lines are
 // returned.
-func serveLogged(t *testing.T, cfg Config) (string, *Server, *logBuffer) {
+func serveLogged(t *testing.T, cfg Config) (string, *Server, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := verboseLog()
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	addr, srv := serveConfig(t, cfg)
 	return addr, srv, logs
@@ -416,7 +404,7 @@ func TestHeaderLineLimits(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			backend, seenc := recordingBackend(t)
-			logs := &logBuffer{}
+			logs := verboseLog()
 			table, err := rules.ParseFile("wsgate.conf", []byte(tc.conf+"ProxyPass /ws/ ws://"+backend+"/\n"), rules.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -467,7 +455,7 @@ func TestHeaderLineLimits(t *testing.T) {
 func TestBareLF(t *testing.T) {
 	t.Parallel()
 	backend, seenc := recordingBackend(t)
-	logs := &logBuffer{}
+	logs := verboseLog()
 	proxy, _ := serveConfig(t, Config{Table: flagTable(t, "/ ws://"+backend+"/"), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	up := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + testKey + "\r\nSec-WebSocket-Version: 13\r\n"
 	cases := []struct {

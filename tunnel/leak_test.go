@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsgate/wsgate/internal/eventually"
+	"github.com/wsgate/wsgate/internal/syncbuf"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -53,51 +52,21 @@ func noLeaks(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log destination safe for the proxy's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// line returns the first log line containing every one of words.
-func (s *syncBuffer) line(words ...string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, l := range strings.Split(s.b.String(), "\n") {
-		ok := true
-		for _, w := range words {
-			ok = ok && strings.Contains(l, w)
-		}
-		if ok {
-			return l
-		}
-	}
-	return ""
-}
-
 // waitLine waits up to 5 s for a log line containing every one of words.
-func (s *syncBuffer) waitLine(t *testing.T, words ...string) string {
+func waitLine(t *testing.T, logs *syncbuf.Buffer, words ...string) string {
 	t.Helper()
 	var l string
-	eventually.True(t, 5*time.Second, func() bool { l = s.line(words...); return l != "" }, func() string {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return fmt.Sprintf("no log line with %q in:\n%s", words, s.b.String())
+	eventually.True(t, 5*time.Second, func() bool { l = logs.Line(words...); return l != "" }, func() string {
+		return fmt.Sprintf("no log line with %q in:\n%s", words, logs.String())
 	})
 	return l
 }
 
 // loggedProxy serves the --pass values with a text log captured in the
 // returned buffer.
-func loggedProxy(t *testing.T, cfg Config, passes ...string) (string, *Server, *syncBuffer) {
+func loggedProxy(t *testing.T, cfg Config, passes ...string) (string, *Server, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg.Table = flagTable(t, passes...)
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	proxy, srv := serveConfig(t, cfg)
@@ -134,7 +103,7 @@ func TestNoLeakBackendKilledMidStream(t *testing.T) {
 	}
 	c.Close()
 	waitOpen(t, srv, 0)
-	logs.waitLine(t, "tunnel closed", "closed_by=backend")
+	waitLine(t, logs, "tunnel closed", "closed_by=backend")
 }
 
 func TestNoLeakClientVanishes(t *testing.T) {
@@ -157,7 +126,7 @@ func TestNoLeakClientVanishes(t *testing.T) {
 		t.Fatal("the backend connection is still open 5s after the client vanished")
 	}
 	waitOpen(t, srv, 0)
-	logs.waitLine(t, "tunnel closed", "closed_by=client")
+	waitLine(t, logs, "tunnel closed", "closed_by=client")
 }
 
 func TestNoLeakHalfClose(t *testing.T) {
@@ -220,7 +189,7 @@ func TestNoLeakBackendNeverAnswers(t *testing.T) {
 		t.Errorf("502 after %v; want it after the 500ms response timeout", d)
 	}
 	c.Close()
-	logs.waitLine(t, "request failed", "status=502", "timeout")
+	waitLine(t, logs, "request failed", "status=502", "timeout")
 }
 
 // TestSlowBackendDoesNotBlockOthers holds one upgrade at a backend that
@@ -285,7 +254,7 @@ func TestBadCertificateLogged(t *testing.T) {
 		t.Fatalf("status = %d; want 502", resp.StatusCode)
 	}
 	c.Close()
-	logs.waitLine(t, "request failed", "status=502", "certificate")
+	waitLine(t, logs, "request failed", "status=502", "certificate")
 }
 
 // slogDiscard is a log.Logger that drops what it is given: the TLS
