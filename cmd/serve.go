@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -153,13 +152,10 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	tr.announce(e.stdout)
 	if demoURL != "" {
-		addr, scheme := lns[0].Addr().String(), "ws"
-		if lns[0].tls {
-			scheme = "wss"
-		}
 		fmt.Fprintf(e.stdout, "wsgate: demo echo backend on %s\n", demoURL)
-		fmt.Fprintf(e.stdout, "  connect:  wsgate dial %s://%s/   (or: go run . dial %s://%s/)\n", scheme, addr, scheme, addr)
-		fmt.Fprintf(e.stdout, "  or open %s://%s/ in a browser\n", map[string]string{"ws": "http", "wss": "https"}[scheme], addr)
+		for _, l := range connectLines(lns[0]) {
+			fmt.Fprintln(e.stdout, l)
+		}
 	}
 
 	go reloadOnSignal(ctx, e, log, srv, func() (*rules.Table, error) {
@@ -184,37 +180,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	grace := cmd.Duration("grace")
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	stopped := make(chan struct{})
-	go func() {
-		notice := time.NewTimer(waitNoticeAfter)
-		defer notice.Stop()
-		for {
-			select {
-			case <-notice.C:
-				// Tunnels that have not answered their 1001 soon: say
-				// what the stop waits for, not seconds of silence.
-				if n := srv.Snapshot().Open; n > 0 {
-					fmt.Fprintf(e.stderr, "wsgate: waiting for %d %s to close, up to %s; Ctrl-C again to cut %s\n",
-						n, plural(n, "tunnel", "tunnels"), grace, plural(n, "it", "them"))
-				}
-			case <-e.force:
-				cancel()
-				return
-			case <-sctx.Done():
-				return
-			case <-stopped:
-				return
-			}
-		}
-	}()
-	serr := srv.Shutdown(sctx)
-	close(stopped)
-	if serr != nil {
-		log.Warn("stopped before every tunnel said goodbye", "error", serr.Error())
-	}
+	shutdown(e, srv, cmd.Duration("grace"), log)
 	err = errors.Join(err, tr.close()) // the HAR, now that no message can arrive
 	if obs.statsFile != nil {
 		err = errors.Join(err, status.WriteFile(obs.statsFile, srv.Snapshot(), start, e.info.Version))
@@ -257,39 +223,4 @@ func startEcho(ctx context.Context) (string, func(), error) {
 	}
 	go hs.Serve(ln)
 	return ln.Addr().String(), func() { hs.Close() }, nil
-}
-
-func summary(s tunnel.Snapshot, up time.Duration) string {
-	return fmt.Sprintf("wsgate: stopped after %s: tunnels %d, failed %d, plain HTTP requests %d, bytes %s up, %s down",
-		up.Round(time.Second), s.Total, s.Failed, s.Requests, liveview.FormatBytes(s.Up), liveview.FormatBytes(s.Down))
-}
-
-var errNoRoute = errors.New("no route")
-
-// reloadOnSignal re-reads the rules on SIGHUP: new tunnels use the new
-// rules, open ones keep running untouched, and a bad file is reported and
-// changes nothing. Listen addresses and TLS are read at start only.
-func reloadOnSignal(ctx context.Context, e *env, log *slog.Logger, srv *tunnel.Server, load func() (*rules.Table, error)) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-e.reload:
-		}
-		t, err := load()
-		if err != nil {
-			log.Error("reload failed, the old rules stay", "error", err.Error())
-			continue
-		}
-		srv.SetTable(t)
-		log.Info("rules reloaded", "rules", len(t.Rules), "balancers", len(t.Balancers))
-	}
-}
-
-// plural is one when n is 1, else many.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
