@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v3"
@@ -99,8 +100,81 @@ func Main(args []string, info Info) int {
 
 // run is Main without the process: tests call it in-process.
 func run(ctx context.Context, e *env, args []string) int {
-	err := newApp(e).Run(ctx, args)
-	return exitCode(e, err)
+	app := newApp(e)
+	if err := checkCommandName(app, args); err != nil {
+		return exitCode(e, err)
+	}
+	return exitCode(e, app.Run(ctx, args))
+}
+
+// checkCommandName refuses a first argument that names no command (or a
+// "help TOPIC" that names none), with the nearest name. Left to the CLI
+// library, "wsgate serv --demo" would blame --demo, which the root
+// command does not take.
+func checkCommandName(app *cli.Command, args []string) error {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+		return nil
+	}
+	name := args[1]
+	if name == "help" || name == "h" {
+		if len(args) == 2 || strings.HasPrefix(args[2], "-") {
+			return nil
+		}
+		name = args[2]
+	}
+	var names []string
+	for _, c := range app.Commands {
+		if c.HasName(name) {
+			return nil
+		}
+		names = append(names, c.Names()...)
+	}
+	if near := nearest(name, names); near != "" {
+		return usagef("unknown command %q, did you mean %q? (see 'wsgate --help')", name, near)
+	}
+	return usagef("unknown command %q (see 'wsgate --help')", name)
+}
+
+// nearest is the candidate closest to s by edit distance, when it is
+// close enough to be what the user meant (about a third of its letters
+// wrong at most, or s a prefix of it); "" otherwise.
+func nearest(s string, candidates []string) string {
+	limit := 0 // a one- or two-letter name is a typo of anything
+	if len(s) >= 3 {
+		limit = (len(s) + 2) / 3
+	}
+	best, bestD := "", limit
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if strings.HasPrefix(c, s) && len(s) >= 2 {
+			d = 0
+		}
+		if d < bestD || d == bestD && best == "" {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // exitCode prints err, once, and maps it to the exit code.
@@ -128,6 +202,12 @@ func exitCode(e *env, err error) int {
 	return exitFailure
 }
 
+func init() {
+	// -v is --verbose wherever a command has one (serve, dial): the
+	// version is --version or "wsgate version", never -v.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+}
+
 func newApp(e *env) *cli.Command {
 	app := &cli.Command{
 		Name:  "wsgate",
@@ -141,7 +221,6 @@ func newApp(e *env) *cli.Command {
 		ErrWriter:                 e.stderr,
 		DisableSliceFlagSeparator: true, // a --pass value may contain commas
 		Suggest:                   true,
-		HideHelpCommand:           true,
 		// The CLI library must never exit the process: exitCode decides.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		OnUsageError:   onUsageError,
@@ -164,7 +243,27 @@ func newApp(e *env) *cli.Command {
 }
 
 func onUsageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		name = strings.TrimLeft(name, "-")
+		var names []string
+		for _, f := range cmd.Flags {
+			names = append(names, f.Names()...)
+		}
+		msg := fmt.Sprintf("unknown flag %s", dashes(name))
+		if near := nearest(name, names); near != "" {
+			msg += fmt.Sprintf(", did you mean %s?", dashes(near))
+		}
+		return usagef("%s (see '%s --help')", msg, cmd.FullName())
+	}
 	return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.FullName())}
+}
+
+// dashes writes a flag name as it is typed: -v, --listen.
+func dashes(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func versionCommand(e *env) *cli.Command {

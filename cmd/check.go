@@ -1,7 +1,9 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/wsgate/wsgate/rules"
+	"github.com/wsgate/wsgate/tunnel"
 )
 
 func checkCommand(e *env) *cli.Command {
@@ -26,8 +29,9 @@ func checkCommand(e *env) *cli.Command {
 			"Exit status: 0 when the rules load, 2 when they do not (or, with --strict, on a warning),\n" +
 			"1 when --dial finds a backend that does not accept connections.",
 		OnUsageError: onUsageError,
-		Flags: append(ruleFlags(),
-			&cli.BoolFlag{Name: "dial", Usage: "also try a TCP connection to every backend"}),
+		Flags: slices.Concat(ruleFlags(), []cli.Flag{
+			&cli.BoolFlag{Name: "dial", Usage: "also connect to every backend (with TLS for wss:// and https://, verified as serve verifies it)"},
+		}, backendTLSFlags()),
 		ArgsUsage: "[FILE]",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			// apachectl -t users type the file name alone: it is --config.
@@ -50,7 +54,11 @@ func checkCommand(e *env) *cli.Command {
 			printWarnings(e.stdout, warnings)
 			fmt.Fprint(e.stdout, table.String())
 			if cmd.Bool("dial") {
-				if err := dialBackends(ctx, e, table); err != nil {
+				cfg, err := backendTLSConfig(cmd, table.BackendTLS)
+				if err != nil {
+					return err
+				}
+				if err := dialBackends(ctx, e, table, cfg); err != nil {
 					return err
 				}
 			}
@@ -70,13 +78,16 @@ func tlsFileWarnings(table *rules.Table) []*rules.Error {
 	var seen []string
 	for _, s := range table.Servers() {
 		f := s.TLS
-		for _, file := range []struct{ directive, path string }{{"SSLCertificateFile", f.CertFile}, {"SSLCertificateKeyFile", f.KeyFile}} {
+		for _, file := range []struct {
+			directive, path string
+			pos             rules.Pos
+		}{{"SSLCertificateFile", f.CertFile, f.CertPos}, {"SSLCertificateKeyFile", f.KeyFile, f.KeyPos}} {
 			if file.path == "" || slices.Contains(seen, file.path) {
 				continue
 			}
 			seen = append(seen, file.path)
 			if _, err := os.Stat(file.path); err != nil {
-				warns = append(warns, &rules.Error{Pos: f.Pos, Msg: fmt.Sprintf(
+				warns = append(warns, &rules.Error{Pos: cmp.Or(file.pos, f.Pos), Msg: fmt.Sprintf(
 					"%s %s: %v: serve would stop here; give --tls-cert and --tls-key, or --tls-self-signed, to serve without it",
 					file.directive, file.path, errors.Unwrap(err))})
 			}
@@ -113,30 +124,46 @@ func allRules(table *rules.Table) []*rules.Rule {
 func countRules(table *rules.Table) int { return len(allRules(table)) }
 
 // dialBackends tries a TCP connection to every distinct backend address.
-func dialBackends(ctx context.Context, e *env, table *rules.Table) error {
-	var addrs []string
+func dialBackends(ctx context.Context, e *env, table *rules.Table, tlsCfg *tls.Config) error {
+	type backend struct {
+		addr string
+		tls  bool
+	}
+	var backends []backend
 	for _, r := range allRules(table) {
 		if r.Target == nil || r.Kind == rules.Redirection || strings.ContainsAny(r.Target.Host, "$%") {
 			continue // exclusions, redirects, and hosts only known per request
 		}
-		if a := backendAddr(r.Target); !slices.Contains(addrs, a) {
-			addrs = append(addrs, a)
+		b := backend{backendAddr(r.Target), r.Target.Scheme == "wss" || r.Target.Scheme == "https"}
+		if !slices.Contains(backends, b) {
+			backends = append(backends, b)
 		}
 	}
 	failed := 0
-	for _, a := range addrs {
-		d := net.Dialer{Timeout: 3 * time.Second}
-		c, err := d.DialContext(ctx, "tcp", a)
+	for _, b := range backends {
+		nd := &net.Dialer{Timeout: 3 * time.Second}
+		var c net.Conn
+		var err error
+		what := "dial " + b.addr
+		if b.tls {
+			what = "dial " + b.addr + " (TLS)"
+			c, err = (&tls.Dialer{NetDialer: nd, Config: tlsCfg}).DialContext(ctx, "tcp", b.addr)
+		} else {
+			c, err = nd.DialContext(ctx, "tcp", b.addr)
+		}
 		if err != nil {
 			failed++
-			fmt.Fprintf(e.stdout, "dial %s: %v\n", a, err)
+			fmt.Fprintf(e.stdout, "%s: %v\n", what, err)
+			if h := tunnel.TLSHint(err); h != "" {
+				fmt.Fprintf(e.stdout, "  %s\n", h)
+			}
 			continue
 		}
 		c.Close()
-		fmt.Fprintf(e.stdout, "dial %s: ok\n", a)
+		fmt.Fprintf(e.stdout, "%s: ok\n", what)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d backends do not accept connections", failed, len(addrs))
+		return fmt.Errorf("%d of %d backends do not accept connections", failed, len(backends))
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 	"github.com/wsgate/wsgate/rules"
@@ -32,7 +34,7 @@ func listenAddrs(cmd *cli.Command, table *rules.Table) []listenAddr {
 	var out []listenAddr
 	switch {
 	case cmd.IsSet("listen") || len(table.Listen) == 0 && len(hostPorts(table)) == 0:
-		out = append(out, listenAddr{addr: cmd.String("listen"), why: "--listen"})
+		out = append(out, listenAddr{addr: flagAddr(cmd.String("listen")), why: "--listen"})
 	case len(table.Listen) > 0:
 		for _, l := range table.Listen {
 			out = append(out, listenAddr{addr: l.Addr, why: "Listen at " + l.Pos.String(), fromFile: true})
@@ -47,6 +49,30 @@ func listenAddrs(cmd *cli.Command, table *rules.Table) []listenAddr {
 		out[i].certs = listenerCerts(table, out[i].addr)
 	}
 	return out
+}
+
+// flagAddr is --listen's value as an address: a bare port means
+// 127.0.0.1, as "Listen 8080" in a rules file does, and "*:8080" every
+// interface, as in Apache.
+func flagAddr(v string) string {
+	if _, err := strconv.Atoi(v); err == nil {
+		return net.JoinHostPort("127.0.0.1", v)
+	}
+	if p, ok := strings.CutPrefix(v, "*:"); ok {
+		return ":" + p
+	}
+	return v
+}
+
+// everyInterface reports whether a listener on addr can be reached from
+// other machines: no host, or the unspecified address.
+func everyInterface(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }
 
 // hostPort is a port a virtual host names, with the first that does.
@@ -163,7 +189,7 @@ func certsTLS(files []rules.TLSFiles) (*tls.Config, error) {
 	for _, f := range files {
 		c, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
-			return nil, usagef("%s: load certificate %s and key %s: %w", f.Pos, f.CertFile, f.KeyFile, err)
+			return nil, usagef("%s: load certificate %s and key %s: %w", cmp.Or(f.CertPos, f.Pos), f.CertFile, f.KeyFile, err)
 		}
 		certs = append(certs, c)
 	}

@@ -45,10 +45,18 @@ func pathBackend(t *testing.T) string {
 // lines.
 func serveAll(t *testing.T, held map[string]net.Listener, n int, args ...string) []string {
 	t.Helper()
+	addrs, _ := serveAllErr(t, held, n, args...)
+	return addrs
+}
+
+// serveAllErr is serveAll that also returns serve's stderr, written so
+// far and to come.
+func serveAllErr(t *testing.T, held map[string]net.Listener, n int, args ...string) ([]string, *syncbuf.Buffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var errb syncbuf.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: &errb, getenv: func(string) string { return "" },
+	errb := &syncbuf.Buffer{}
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: errb, getenv: func(string) string { return "" },
 		listen: handedOver(held)}
 	done := make(chan int, 1)
 	go func() {
@@ -73,7 +81,7 @@ func serveAll(t *testing.T, held map[string]net.Listener, n int, args ...string)
 		}
 	}
 	go io.Copy(io.Discard, br)
-	return addrs
+	return addrs, errb
 }
 
 // get sends GET path with Host host to addr (https when tlsOn) and returns
@@ -215,12 +223,14 @@ func TestVirtualHostMissingCertificate(t *testing.T) {
 	t.Parallel()
 	conf := writeFile(t, "missing.conf", "<VirtualHost *:443>\n  ServerName a.test\n  SSLEngine on\n  SSLCertificateFile /nonexistent/fullchain.pem\n  SSLCertificateKeyFile /nonexistent/privkey.pem\n  ProxyPass / http://127.0.0.1:9/\n</VirtualHost>\n")
 	r := runCmd(t, "", "serve", "--no-live", "-c", conf, "--listen", "127.0.0.1:0")
-	if want := conf + ":3:3: load certificate /nonexistent/fullchain.pem"; r.code != 2 || !strings.Contains(r.stderr, want) {
+	if want := conf + ":4:3: load certificate /nonexistent/fullchain.pem"; r.code != 2 || !strings.Contains(r.stderr, want) {
 		t.Errorf("serve = exit %d, stderr %q; want 2 with %q", r.code, r.stderr, want)
 	}
 	r = runCmd(t, "", "check", "-c", conf)
-	want := conf + ":3:3: warning: SSLCertificateFile /nonexistent/fullchain.pem: no such file or directory"
-	if r.code != 0 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, ": OK") {
+	// Each file is named at its own line, not at SSLEngine's.
+	want := conf + ":4:3: warning: SSLCertificateFile /nonexistent/fullchain.pem: no such file or directory"
+	wantKey := conf + ":5:3: warning: SSLCertificateKeyFile /nonexistent/privkey.pem: no such file or directory"
+	if r.code != 0 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, wantKey) || !strings.Contains(r.stdout, ": OK") {
 		t.Errorf("check = exit %d, stdout %q; want 0 with %q", r.code, r.stdout, want)
 	}
 	// The flags replace the missing files.

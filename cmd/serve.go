@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -54,7 +55,7 @@ func serveCommand(e *env) *cli.Command {
 			"   wsgate serve --config wsgate.conf\n\n" +
 			"--demo starts a built-in echo backend behind the proxy, to try it at once.",
 		OnUsageError: onUsageError,
-		Flags:        slices.Concat(flags, ruleFlags(), limitFlags(), tlsFlags(), observeFlags(), traceFlags()),
+		Flags:        slices.Concat(flags, ruleFlags(), limitFlags(), tlsFlags(), backendTLSFlags(), observeFlags(), traceFlags()),
 		Action:       func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
 }
@@ -128,7 +129,15 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 			"one or more --pass 'PATH URL', a --config file, or --demo to try the built-in echo backend")
 	}
 
-	lns, err := listen(listenAddrs(cmd, table), flagTLS, e.listen)
+	addrs := listenAddrs(cmd, table)
+	for _, a := range addrs {
+		if everyInterface(a.addr) {
+			_, port, _ := net.SplitHostPort(a.addr)
+			fmt.Fprintf(e.stderr, "wsgate: warning: %s (%s) listens on every interface, so other machines can connect; 127.0.0.1:%s keeps it to this one\n",
+				a.addr, a.why, port)
+		}
+	}
+	lns, err := listen(addrs, flagTLS, e.listen)
 	if err != nil {
 		return err
 	}
@@ -153,7 +162,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	tr.announce(e.stdout)
 	if demoURL != "" {
 		fmt.Fprintf(e.stdout, "wsgate: demo echo backend on %s\n", demoURL)
-		for _, l := range connectLines(lns[0]) {
+		for _, l := range connectLines(lns[0], cmd.Bool("tls-self-signed")) {
 			fmt.Fprintln(e.stdout, l)
 		}
 	}
@@ -192,14 +201,21 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	return nil
 }
 
-// addBackendArg turns a lone BACKEND-URL argument into ProxyPass / URL,
-// after the other rules.
+// addBackendArg turns a lone BACKEND-URL argument into ProxyPass / URL/,
+// after the other rules: the whole site to that backend, as caddy
+// reverse-proxy --to reads it. A literal "ProxyPass / ws://h:9001" would
+// map /chat to ws://h:9001chat, an invalid URL Apache answers with 500,
+// so the URL's path gets the slash it lacks (docs/cli.md).
 func addBackendArg(cmd *cli.Command, table *rules.Table) error {
 	switch cmd.NArg() {
 	case 0:
 		return nil
 	case 1:
-		r, err := rules.ParsePass(rules.Pos{File: "backend URL"}, "/ "+cmd.Args().First())
+		target := cmd.Args().First()
+		if _, rest, ok := strings.Cut(target, "://"); ok && !strings.HasSuffix(rest, "/") {
+			target += "/"
+		}
+		r, err := rules.ParsePass(rules.Pos{File: "backend URL"}, "/ "+target)
 		if err != nil {
 			return err
 		}

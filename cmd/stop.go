@@ -50,15 +50,19 @@ func shutdown(e *env, srv *tunnel.Server, grace time.Duration, log *slog.Logger)
 }
 
 // connectLines say how to reach the demo through ln: a dial command and
-// a browser URL.
-func connectLines(ln listener) []string {
-	addr, scheme := ln.Addr().String(), "ws"
+// a browser URL. selfSigned: ln's certificate is --tls-self-signed's,
+// which no client trusts, so the command says to skip verification.
+func connectLines(ln listener, selfSigned bool) []string {
+	addr, scheme, skip, warn := ln.Addr().String(), "ws", "", ""
 	if ln.tls {
 		scheme = "wss"
 	}
+	if ln.tls && selfSigned {
+		skip, warn = " --insecure-skip-verify", " (and accept its warning about the self-signed certificate)"
+	}
 	return []string{
-		fmt.Sprintf("  connect:  wsgate dial %s://%s/   (or: go run . dial %s://%s/)", scheme, addr, scheme, addr),
-		fmt.Sprintf("  or open %s://%s/ in a browser", map[string]string{"ws": "http", "wss": "https"}[scheme], addr),
+		fmt.Sprintf("  connect:  wsgate dial%s %s://%s/   (or: go run . dial%s %s://%s/)", skip, scheme, addr, skip, scheme, addr),
+		fmt.Sprintf("  or open %s://%s/ in a browser%s", map[string]string{"ws": "http", "wss": "https"}[scheme], addr, warn),
 	}
 }
 

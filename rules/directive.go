@@ -161,14 +161,14 @@ func (p *parser) directive(d directive) {
 		}
 	case "sslcertificatefile":
 		if a, ok := p.one(d, "file name"); ok {
-			srv.cert = a.text
+			srv.cert, srv.certAt = a.text, d.pos
 			if srv.certPos == (Pos{}) {
 				srv.certPos = d.pos
 			}
 		}
 	case "sslcertificatekeyfile":
 		if a, ok := p.one(d, "file name"); ok {
-			srv.key = a.text
+			srv.key, srv.keyAt = a.text, d.pos
 			if srv.certPos == (Pos{}) {
 				srv.certPos = d.pos
 			}

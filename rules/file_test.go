@@ -276,7 +276,8 @@ func TestLoadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := tb.TLS, (TLSFiles{Pos: Pos{path, 1, 1}, CertFile: filepath.Join(dir, "cert.pem"), KeyFile: "/abs/key.pem"}); got != want {
+	if got, want := tb.TLS, (TLSFiles{Pos: Pos{path, 1, 1}, CertFile: filepath.Join(dir, "cert.pem"), KeyFile: "/abs/key.pem",
+		CertPos: Pos{path, 2, 1}, KeyPos: Pos{path, 3, 1}}); got != want {
 		t.Errorf("TLS = %+v; want %+v", got, want)
 	}
 	if got, want := tb.BackendTLS.CAFile, filepath.Join(dir, "ca/ca.pem"); got != want {

@@ -186,8 +186,8 @@ func (t *Table) formatSettings(line func(Pos, string), base *Table) {
 	switch {
 	case t.TLS.CertFile != "" && t.TLS != base.TLS:
 		line(t.TLS.Pos, "SSLEngine on")
-		line(t.TLS.Pos, "SSLCertificateFile "+quoteArg(t.TLS.CertFile))
-		line(t.TLS.Pos, "SSLCertificateKeyFile "+quoteArg(t.TLS.KeyFile))
+		line(cmp.Or(t.TLS.CertPos, t.TLS.Pos), "SSLCertificateFile "+quoteArg(t.TLS.CertFile))
+		line(cmp.Or(t.TLS.KeyPos, t.TLS.Pos), "SSLCertificateKeyFile "+quoteArg(t.TLS.KeyFile))
 	case t.TLS.CertFile == "" && base.TLS.CertFile != "":
 		line(Pos{}, "SSLEngine off")
 	}

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -123,6 +122,7 @@ type server struct {
 	sslEngine     *directive // SSLEngine On
 	cert, key     string
 	certPos       Pos // of the first SSLCertificate(Key)File
+	certAt, keyAt Pos // of the SSLCertificateFile and SSLCertificateKeyFile lines that count
 }
 
 type parser struct {
@@ -363,13 +363,19 @@ func (p *parser) finishServer(srv *server) {
 		srv.t.Rules = kept
 	}
 	engine, cert, key := srv.sslEngine, srv.cert, srv.key
+	certAt, keyAt := srv.certAt, srv.keyAt
 	if srv.vh != nil {
 		// mod_ssl: a virtual host takes what it does not set from the
 		// main server.
 		if !srv.set["sslengine"] {
 			engine = p.main.sslEngine
 		}
-		cert, key = cmp.Or(cert, p.main.cert), cmp.Or(key, p.main.key)
+		if cert == "" {
+			cert, certAt = p.main.cert, p.main.certAt
+		}
+		if key == "" {
+			key, keyAt = p.main.key, p.main.keyAt
+		}
 	}
 	switch {
 	case engine != nil && (cert == "" || key == ""):
@@ -377,7 +383,7 @@ func (p *parser) finishServer(srv *server) {
 			p.errorf(engine.pos, "SSLEngine on needs SSLCertificateFile and SSLCertificateKeyFile")
 		}
 	case engine != nil:
-		srv.t.TLS = TLSFiles{Pos: engine.pos, CertFile: cert, KeyFile: key}
+		srv.t.TLS = TLSFiles{Pos: engine.pos, CertFile: cert, KeyFile: key, CertPos: certAt, KeyPos: keyAt}
 	case srv.cert != "" || srv.key != "":
 		p.warnf(srv.certPos, "SSLCertificateFile, SSLCertificateKeyFile: ignored because SSLEngine is not on")
 	}

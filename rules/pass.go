@@ -356,6 +356,14 @@ func parseParams(d directive, r *Rule, args []arg) error {
 // spell it differently) because Apache concatenates the written string
 // and re-encodes the result.
 func parseTarget(s string) (*url.URL, string) {
+	if !strings.Contains(s, "://") {
+		// 127.0.0.1:9001 or localhost:9001/x: a host without its scheme,
+		// which url.Parse reads as a bad path or as scheme "localhost".
+		host, _, _ := strings.Cut(s, "/")
+		if host != "" && CheckAuthority(host) == "" && strings.ContainsAny(host, ":.") {
+			return nil, fmt.Sprintf("URL %q has no scheme; did you mean ws://%s? (want ws://, wss://, http:// or https://)", s, s)
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		var ue *url.Error

@@ -288,9 +288,12 @@ type Section struct {
 
 // TLSFiles names a PEM certificate chain and its key.
 type TLSFiles struct {
-	Pos      Pos
+	Pos      Pos // of the SSLEngine line
 	CertFile string
 	KeyFile  string
+	// CertPos and KeyPos are where CertFile and KeyFile were named, for
+	// errors about the files.
+	CertPos, KeyPos Pos
 }
 
 // BackendTLS is the SSLProxy* directives. The zero value verifies

@@ -242,7 +242,7 @@ func TestSlowBackendDoesNotBlockOthers(t *testing.T) {
 }
 
 // TestBadCertificateLogged: a wss:// backend whose certificate does not
-// verify is a 502, and the log line says why.
+// verify is a 502, and the log line says why and how to trust it.
 func TestBadCertificateLogged(t *testing.T) {
 	noLeaks(t)
 	ts := httptest.NewTLSServer(http.NotFoundHandler())
@@ -254,7 +254,7 @@ func TestBadCertificateLogged(t *testing.T) {
 		t.Fatalf("status = %d; want 502", resp.StatusCode)
 	}
 	c.Close()
-	waitLine(t, logs, "request failed", "status=502", "certificate")
+	waitLine(t, logs, "request failed", "status=502", "certificate", "--backend-ca FILE", "--backend-insecure-skip-verify")
 }
 
 // slogDiscard is a log.Logger that drops what it is given: the TLS

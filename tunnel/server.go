@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -356,10 +357,31 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		level = slog.LevelInfo
 	}
 	s.reg.failed.Add(1)
-	s.log.Log(r.Context(), level, "request failed",
-		"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error())
+	attrs := []any{"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error()}
+	if h := TLSHint(err); h != "" {
+		attrs = append(attrs, "hint", h)
+	}
+	s.log.Log(r.Context(), level, "request failed", attrs...)
 	editsOf(r).Response(w.Header(), false)
 	http.Error(w, fmt.Sprintf("%d %s", code, http.StatusText(code)), code)
+}
+
+// TLSHint says how to trust a backend whose certificate failed
+// verification, "" for any other error: the 502 alone does not say that
+// the fix is one flag away.
+func TLSHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &host):
+		return "the backend's certificate does not name the host dialled: dial the name it has, or turn the check off with SSLProxyCheckPeerName off"
+	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &verify):
+		return "to trust the backend's certificate, give its CA with --backend-ca FILE (SSLProxyCACertificateFile in a rules file), " +
+			"or skip verification with --backend-insecure-skip-verify (SSLProxyVerify none)"
+	}
+	return ""
 }
 
 // dial connects to the backend of m, with TLS for wss:// and https://.
