@@ -38,7 +38,7 @@ func serveCommand(e *env) *cli.Command {
 		&cli.BoolFlag{Name: "demo", Usage: "serve a built-in echo backend behind the proxy"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format when not showing the live view: text or json"},
 		&cli.BoolFlag{Name: "no-live", Usage: "print log lines instead of the live view, even on a terminal"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more (debug level)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also log each upgrade exchange in full: the request sent to the backend, its answer, timings"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "log only warnings and errors: no line per tunnel (the live view and --stats-json still count them)"},
 		&cli.DurationFlag{Name: "grace", Value: defaultGrace,
 			Usage: "on stop, how long tunnels get to answer the 1001 going-away close before they are cut (a second Ctrl-C cuts at once)"},

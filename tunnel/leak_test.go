@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -382,4 +383,39 @@ func echoBack(c net.Conn, br *bufio.Reader) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestVerboseLogsExchange: at debug level (serve --verbose) the upgrade
+// exchange is logged as it was, request sent and answer received; at
+// info level it is not.
+func TestVerboseLogsExchange(t *testing.T) {
+	t.Parallel()
+	backend := startEcho(t)
+	for _, debug := range []bool{true, false} {
+		logs := &syncbuf.Buffer{}
+		level := slog.LevelInfo
+		if debug {
+			level = slog.LevelDebug
+		}
+		proxy, _ := serveConfig(t, Config{Table: flagTable(t, "/ ws://"+backend+"/"),
+			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))})
+		c, _, resp := rawUpgrade(t, proxy, "/x", "X-Probe: 1\r\n", "")
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("status = %d; want 101", resp.StatusCode)
+		}
+		c.Close()
+		if !debug {
+			waitLine(t, logs, "tunnel closed")
+			if l := logs.Line("upgrade exchange"); l != "" {
+				t.Errorf("info level logged %q", l)
+			}
+			continue
+		}
+		l := waitLine(t, logs, "upgrade exchange")
+		for _, want := range []string{`sent="GET /x HTTP/1.1\r\n`, `X-Probe: 1\r\n`, `answer="HTTP/1.1 101 Switching Protocols\r\n`, "connect=", "wait="} {
+			if !strings.Contains(l, want) {
+				t.Errorf("exchange line %q lacks %q", l, want)
+			}
+		}
+	}
 }

@@ -34,6 +34,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, err)
 		return
 	}
+	began := time.Now()
 	backend, err := s.dial(r.Context(), m)
 	// A member that cannot be reached hands the request to the next one,
 	// as long as nothing was sent to the client yet.
@@ -72,11 +73,18 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, fmt.Errorf("send upgrade to %s: %w", m.URL(), err))
 		return
 	}
+	asked := time.Now()
 	br := bufio.NewReader(backend)
 	resp, err := readAnswer(br)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err))
 		return
+	}
+	if s.logs(slog.LevelDebug) {
+		// --verbose: the exchange as it was, for debugging a backend.
+		s.log.Debug("upgrade exchange", "client", r.RemoteAddr, "backend", m.URL(),
+			"sent", string(req), "answer", answerText(resp),
+			"connect", asked.Sub(began).Round(time.Microsecond), "wait", time.Since(asked).Round(time.Microsecond))
 	}
 	if !unwatch() {
 		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), errShuttingDown))
@@ -165,6 +173,15 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 
 // routeName names the rule of a tunnel in per-route totals.
 func routeName(r *rules.Rule) string { return r.Pos.String() + " " + r.Path }
+
+// answerText is a response's status line and header as the backend sent
+// them (as Go read them: canonical names, sorted).
+func answerText(resp *http.Response) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s\r\n", resp.Proto, resp.Status)
+	resp.Header.Write(&b)
+	return b.String()
+}
 
 // logs reports whether a line at level would be written. Callers on the
 // handshake path ask first: the arguments of a line that is not written
