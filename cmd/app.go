@@ -211,7 +211,7 @@ func init() {
 func newApp(e *env) *cli.Command {
 	app := &cli.Command{
 		Name:  "wsgate",
-		Usage: "a WebSocket tunnelling reverse proxy that reads Apache's ProxyPass lines",
+		Usage: "WebSocket tunnelling reverse proxy; reads Apache's ProxyPass lines",
 		Description: "wsgate forwards HTTP Upgrade requests to ws:// or wss:// backends and relays bytes both ways\n" +
 			"once the backend answers 101, like Apache httpd's mod_proxy_wstunnel, in one binary.\n\n" +
 			"Try it: wsgate serve --demo",
@@ -236,8 +236,10 @@ func newApp(e *env) *cli.Command {
 	}
 	// Each command parses its own flags with its own setting: a --pass or
 	// -H 'Connection: keep-alive, Upgrade' value holds commas.
+	app.Description = rewrap(app.Description)
 	for _, c := range app.Commands {
 		c.DisableSliceFlagSeparator = true
+		c.Description = rewrap(c.Description)
 	}
 	return app
 }

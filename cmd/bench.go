@@ -17,7 +17,7 @@ import (
 func benchCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "bench",
-		Usage:     "measure a WebSocket echo server (or wsgate in front of one): throughput, latency, handshakes, idle connections",
+		Usage:     "benchmark a WebSocket echo server, directly or through a proxy",
 		ArgsUsage: "URL",
 		Description: "bench talks to an echo server (wsgate echo, or wsgate serve in front of one) and reports\n" +
 			"what it measured as a table on standard output, or with --json as one JSON object.\n" +

@@ -22,7 +22,7 @@ import (
 func checkCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "check",
-		Usage: "validate rules and print the routing table (like apachectl configtest)",
+		Usage: "validate rules, print the routing table (apachectl configtest)",
 		Description: "Parses the rules file and flags exactly as serve would, prints every warning (dead rules,\n" +
 			"slashes that glue or double path segments, parameters Apache would drop through worker\n" +
 			"sharing, skipped directives) and then the routing table in order, each rule with its origin.\n" +

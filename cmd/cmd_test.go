@@ -351,3 +351,24 @@ func TestServeQuiet(t *testing.T) {
 		t.Errorf("--quiet dropped the warning about the dead backend:\n%s", logs)
 	}
 }
+
+// Every --help fits an 80-column terminal, and shows no default that
+// says nothing.
+func TestHelpFitsIn80Columns(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"check", "--help"}, {"route", "--help"},
+		{"echo", "--help"}, {"dial", "--help"}, {"bench", "--help"}, {"version", "--help"}} {
+		r := runCmd(t, "", args...)
+		if r.code != 0 {
+			t.Errorf("%s: exit %d", args, r.code)
+		}
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if len([]rune(l)) > helpWidth {
+				t.Errorf("%s: %d columns: %q", args, len([]rune(l)), l)
+			}
+			if strings.Contains(l, "(default: 0") || strings.Contains(l, "(default: false") {
+				t.Errorf("%s: a default that says nothing: %q", args, l)
+			}
+		}
+	}
+}

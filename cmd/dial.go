@@ -21,7 +21,7 @@ import (
 func dialCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "dial",
-		Usage:     "connect to a WebSocket, send stdin lines as text messages, print what comes back",
+		Usage:     "connect to a WebSocket: send stdin, print what comes back",
 		ArgsUsage: "URL",
 		Description: "Each line of standard input is sent as one text message; each message received is\n" +
 			"printed on its own line (binary messages as their raw bytes). At the end of input, dial\n" +

@@ -14,7 +14,7 @@ import (
 // file's WsgateAllowOrigin lines, so check and route see them too.
 func originFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: "allow-origin",
-		Usage: "refuse (403) WebSocket upgrades whose Origin matches no such pattern: https://app.example.com, " +
+		Usage: "refuse (403) WebSocket upgrades whose Origin matches no such `PATTERN`: https://app.example.com, " +
 			"*.example.com, http://localhost:* (repeatable; adds to WsgateAllowOrigin; requests without Origin pass)"}
 }
 
@@ -41,11 +41,11 @@ func addOrigins(cmd *cli.Command, table *rules.Table) error {
 func limitFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "max-header-bytes", Value: 64 << 10,
-			Usage: "largest request line and headers, in bytes; larger requests are answered 431"},
+			Usage: "largest request line and headers, in `BYTES`; larger requests are answered 431"},
 		&cli.DurationFlag{Name: "header-timeout", Value: 60 * time.Second,
 			Usage: "time a client has to send a request's line and headers, and the longest idle time between keep-alive requests (Apache's Timeout)"},
 		&cli.IntFlag{Name: "max-tunnels",
-			Usage: "most tunnels open at once; past it upgrades are answered 503 (0: no limit)"},
+			Usage: "most `N` tunnels open at once; past it upgrades are answered 503 (0: no limit)"},
 	}
 }
 

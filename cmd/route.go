@@ -17,7 +17,7 @@ import (
 func routeCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "route",
-		Usage:     "show which rule a request matches and the backend URL it goes to",
+		Usage:     "show which rule a request matches and where it goes",
 		ArgsUsage: "PATH[?QUERY]",
 		Description: "Runs the same matching as serve on a request described by its target, method and headers:\n\n" +
 			"   wsgate route --config wsgate.conf -H 'Upgrade: websocket' /chat/room1\n\n" +

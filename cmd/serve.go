@@ -34,28 +34,35 @@ const defaultListen = "127.0.0.1:8080"
 func serveCommand(e *env) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: defaultListen,
-			Usage: "address to listen on (port 0 picks a free one); overrides the rules file's Listen lines"},
+			Usage: "`ADDR` to listen on: host:port, or a port alone for 127.0.0.1 (0 picks a free one); overrides the rules file's Listen lines"},
 		&cli.BoolFlag{Name: "demo", Usage: "serve a built-in echo backend behind the proxy"},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line format when not showing the live view: text or json"},
+	}
+	output := []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log line `FORMAT` when not showing the live view: text or json"},
 		&cli.BoolFlag{Name: "no-live", Usage: "print log lines instead of the live view, even on a terminal"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also log each upgrade exchange in full: the request sent to the backend, its answer, timings"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "log only warnings and errors: no line per tunnel (the live view and --stats-json still count them)"},
-		&cli.DurationFlag{Name: "grace", Value: defaultGrace,
-			Usage: "on stop, how long tunnels get to answer the 1001 going-away close before they are cut (a second Ctrl-C cuts at once)"},
 	}
+	grace := &cli.DurationFlag{Name: "grace", Value: defaultGrace,
+		Usage: "on stop, how long tunnels get to answer the 1001 going-away close before they are cut (a second Ctrl-C cuts at once)"}
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the proxy",
 		ArgsUsage: "[BACKEND-URL]",
 		Description: "Each --pass takes exactly the arguments of Apache's ProxyPass directive:\n\n" +
-			"   wsgate serve --pass '/chat/ ws://127.0.0.1:9001/' --pass '/api/ http://127.0.0.1:9002/'\n\n" +
-			"A lone backend URL means ProxyPass / URL:\n\n" +
+			"   wsgate serve --pass '/chat/ ws://127.0.0.1:9001/' \\\n" +
+			"                --pass '/api/ http://127.0.0.1:9002/'\n\n" +
+			"A lone backend URL is the whole site to that backend (ProxyPass / URL/):\n\n" +
 			"   wsgate serve ws://127.0.0.1:9001/\n\n" +
 			"--config reads the proxy part of an Apache configuration (see docs/rules.md):\n\n" +
 			"   wsgate serve --config wsgate.conf\n\n" +
 			"--demo starts a built-in echo backend behind the proxy, to try it at once.",
 		OnUsageError: onUsageError,
-		Flags:        slices.Concat(flags, ruleFlags(), limitFlags(), tlsFlags(), backendTLSFlags(), observeFlags(), traceFlags()),
+		Flags: slices.Concat(flags, ruleFlags(),
+			inCategory("LIMITS", append(limitFlags(), grace)),
+			inCategory("TLS", append(tlsFlags(), backendTLSFlags()...)),
+			inCategory("OBSERVING", append(observeFlags(), traceFlags()...)),
+			inCategory("OUTPUT", output)),
 		Action:       func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
 }

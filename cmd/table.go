@@ -16,14 +16,14 @@ import (
 func ruleFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, TakesFile: true,
-			Usage: "rules file in Apache's directive syntax (ProxyPass, ProxyPassMatch, RewriteRule [P], Listen, ...)"},
+			Usage: "rules `FILE` in Apache's directive syntax (ProxyPass, ProxyPassMatch, RewriteRule [P], Listen, ...)"},
 		&cli.StringSliceFlag{Name: "pass", Aliases: []string{"p"},
-			Usage: "a mapping, as ProxyPass's arguments: 'PATH URL [key=value ...]' or 'PATH !' (repeatable; before the file's rules)"},
+			Usage: "a mapping, as ProxyPass's arguments: `'PATH URL'` [key=value ...] or 'PATH !' (repeatable; before the file's rules)"},
 		&cli.StringSliceFlag{Name: "pass-match",
-			Usage: "a mapping, as ProxyPassMatch's arguments: 'REGEX URL [key=value ...]' (repeatable; after --pass, before the file's rules)"},
+			Usage: "a mapping, as ProxyPassMatch's arguments: `'REGEX URL'` [key=value ...] (repeatable; after --pass, before the file's rules)"},
 		&cli.BoolFlag{Name: "strict", Usage: "treat warnings about the rules file (skipped directives) as errors"},
 		&cli.StringSliceFlag{Name: "define", Aliases: []string{"D"},
-			Usage: "a name <IfDefine> finds defined, as httpd -D NAME (repeatable)"},
+			Usage: "a `NAME` <IfDefine> finds defined, as httpd -D NAME (repeatable)"},
 		&cli.DurationFlag{Name: "timeout",
 			Usage: "Apache's Timeout: with timeout= or ProxyTimeout it sets the tunnels' idle timeout (max of both); unset: no idle timeout"},
 		originFlag(),

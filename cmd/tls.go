@@ -22,8 +22,8 @@ import (
 
 func tlsFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "tls-cert", TakesFile: true, Usage: "serve TLS (wss://, https://) with this PEM certificate chain (with --tls-key)"},
-		&cli.StringFlag{Name: "tls-key", TakesFile: true, Usage: "PEM private key for --tls-cert"},
+		&cli.StringFlag{Name: "tls-cert", TakesFile: true, Usage: "serve TLS (wss://, https://) with this PEM certificate chain `FILE` (with --tls-key)"},
+		&cli.StringFlag{Name: "tls-key", TakesFile: true, Usage: "PEM private key `FILE` for --tls-cert"},
 		&cli.BoolFlag{Name: "tls-self-signed", Usage: "serve TLS with a throwaway self-signed certificate for localhost (prints its fingerprint)"},
 	}
 }
@@ -32,7 +32,7 @@ func tlsFlags() []cli.Flag {
 // check --dial read them alike.
 func backendTLSFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "backend-ca", TakesFile: true, Usage: "PEM file of CA certificates trusted for wss:// and https:// backends, besides the system's (SSLProxyCACertificateFile)"},
+		&cli.StringFlag{Name: "backend-ca", TakesFile: true, Usage: "PEM `FILE` of CA certificates trusted for wss:// and https:// backends, besides the system's (SSLProxyCACertificateFile)"},
 		&cli.BoolFlag{Name: "backend-insecure-skip-verify", Usage: "do NOT verify backend TLS certificates (SSLProxyVerify none): anyone on the path can read the traffic"},
 	}
 }

@@ -21,7 +21,7 @@ func traceFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "trace", Usage: "print every message on standard output as it passes (time, tunnel, direction, type, length, payload); turns the live view off"},
 		&cli.StringFlag{Name: "trace-file", TakesFile: true, Usage: "write every message to `FILE` as JSON Lines (fields: docs/observe.md)"},
 		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
-		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many bytes of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
+		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many `BYTES` of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
 		&cli.BoolFlag{Name: "trace-keep-compression", Usage: "do not remove permessage-deflate from upgrade requests while tracing (compressed payloads then show as hex)"},
 	}
 }
