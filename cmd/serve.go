@@ -63,7 +63,7 @@ func serveCommand(e *env) *cli.Command {
 			inCategory("TLS", append(tlsFlags(), backendTLSFlags()...)),
 			inCategory("OBSERVING", append(observeFlags(), traceFlags()...)),
 			inCategory("OUTPUT", output)),
-		Action:       func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
+		Action: func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
 }
 
