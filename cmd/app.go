@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -24,6 +26,7 @@ type Info struct {
 	Version string
 	Commit  string
 	Date    string
+	Go      string // the Go version that built it, from the build information
 }
 
 // Exit codes, decided in one place (exitCode) and documented in docs/cli.md.
@@ -92,10 +95,16 @@ func Main(args []string, info Info) int {
 	}()
 	e := &env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-		getenv: os.Getenv, terminal: isTerminal(os.Stdout), info: info,
+		getenv: os.Getenv, terminal: isTerminal(os.Stdout), info: withBuildInfo(info, readBuildInfo()),
 		force: force, reload: reload,
 	}
 	return run(ctx, e, args)
+}
+
+// readBuildInfo is the binary's build information, nil when it has none.
+func readBuildInfo() *debug.BuildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return bi
 }
 
 // run is Main without the process: tests call it in-process.
@@ -122,12 +131,12 @@ func checkCommandName(app *cli.Command, args []string) error {
 		}
 		name = args[2]
 	}
-	var names []string
+	names := []string{"completion"} // added by the CLI library as it runs
 	for _, c := range app.Commands {
-		if c.HasName(name) {
-			return nil
-		}
 		names = append(names, c.Names()...)
+	}
+	if slices.Contains(names, name) {
+		return nil
 	}
 	if near := nearest(name, names); near != "" {
 		return usagef("unknown command %q, did you mean %q? (see 'wsgate --help')", name, near)
@@ -206,6 +215,7 @@ func init() {
 	// -v is --verbose wherever a command has one (serve, dial): the
 	// version is --version or "wsgate version", never -v.
 	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	cli.VersionPrinter = func(cmd *cli.Command) { fmt.Fprintln(cmd.Root().Writer, "wsgate "+cmd.Root().Version) }
 }
 
 func newApp(e *env) *cli.Command {
@@ -215,7 +225,7 @@ func newApp(e *env) *cli.Command {
 		Description: "wsgate forwards HTTP Upgrade requests to ws:// or wss:// backends and relays bytes both ways\n" +
 			"once the backend answers 101, like Apache httpd's mod_proxy_wstunnel, in one binary.\n\n" +
 			"Try it: wsgate serve --demo",
-		Version:                   e.info.Version,
+		Version:                   versionText(e.info),
 		Reader:                    e.stdin,
 		Writer:                    e.stdout,
 		ErrWriter:                 e.stderr,
@@ -232,6 +242,12 @@ func newApp(e *env) *cli.Command {
 			dialCommand(e),
 			benchCommand(e),
 			versionCommand(e),
+			manCommand(e),
+		},
+		EnableShellCompletion: true,
+		ConfigureShellCompletionCommand: func(c *cli.Command) {
+			c.Hidden = false
+			c.Usage = "print a shell completion script: bash, zsh, fish or pwsh"
 		},
 	}
 	// Each command parses its own flags with its own setting: a --pass or
@@ -266,16 +282,4 @@ func dashes(name string) string {
 		return "-" + name
 	}
 	return "--" + name
-}
-
-func versionCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:         "version",
-		Usage:        "print the version and build information",
-		OnUsageError: onUsageError,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			fmt.Fprintf(e.stdout, "wsgate %s (commit %s, built %s)\n", e.info.Version, e.info.Commit, e.info.Date)
-			return nil
-		},
-	}
 }

@@ -144,7 +144,7 @@ func TestUsage(t *testing.T) {
 		{name: "serve help", args: []string{"serve", "--help"}, stdout: "--pass"},
 		{name: "dial help", args: []string{"dial", "--help"}, stdout: "--timeout"},
 		{name: "echo help", args: []string{"echo", "--help"}, stdout: "--subprotocol"},
-		{name: "version", args: []string{"version"}, stdout: "wsgate 1.2.3 (commit abc123, built 2026-11-27)"},
+		{name: "version", args: []string{"version"}, stdout: "wsgate 1.2.3 (commit abc123, built 2026-11-27, "},
 		{name: "unknown flag", args: []string{"serve", "--nope"}, code: 2, stderr: "wsgate: unknown flag --nope (see 'wsgate serve --help')"},
 		{name: "misspelt flag", args: []string{"serve", "--listn", "8080"}, code: 2, stderr: "unknown flag --listn, did you mean --listen? (see 'wsgate serve --help')"},
 		{name: "misspelt short flag", args: []string{"check", "--strcit"}, code: 2, stderr: "unknown flag --strcit, did you mean --strict?"},
