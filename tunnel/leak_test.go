@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -416,6 +417,48 @@ func TestVerboseLogsExchange(t *testing.T) {
 			if !strings.Contains(l, want) {
 				t.Errorf("exchange line %q lacks %q", l, want)
 			}
+		}
+	}
+}
+
+// TestPlainRequestLogged: a plain HTTP request has its line, as a tunnel
+// has, in text and in JSON: method, path, status, bytes, duration and
+// backend.
+func TestPlainRequestLogged(t *testing.T) {
+	t.Parallel()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, "short and stout")
+	}))
+	t.Cleanup(backend.Close)
+	for _, format := range []string{"text", "json"} {
+		logs := &syncbuf.Buffer{}
+		h := slog.Handler(slog.NewTextHandler(logs, nil))
+		if format == "json" {
+			h = slog.NewJSONHandler(logs, nil)
+		}
+		proxy, _ := serveConfig(t, Config{Table: flagTable(t, "/ "+backend.URL+"/"), Logger: slog.New(h)})
+		resp, err := http.Post("http://"+proxy+"/pot?x=1", "text/plain", strings.NewReader("tea"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		l := waitLine(t, logs, "http request")
+		if format == "text" {
+			for _, want := range []string{"method=POST", "path=\"/pot?x=1\"", "status=418", "bytes=15", "duration=", `backend="` + backend.URL + `/pot?x=1"`} {
+				if !strings.Contains(l, want) {
+					t.Errorf("text line %q lacks %q", l, want)
+				}
+			}
+			continue
+		}
+		var got map[string]any
+		if err := json.Unmarshal([]byte(l), &got); err != nil {
+			t.Fatalf("json line %q: %v", l, err)
+		}
+		if got["method"] != "POST" || got["path"] != "/pot?x=1" || got["status"] != 418.0 || got["bytes"] != 15.0 || got["backend"] != backend.URL+"/pot?x=1" {
+			t.Errorf("json line = %v", got)
 		}
 	}
 }

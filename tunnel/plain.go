@@ -109,3 +109,30 @@ func httpScheme(s string) string {
 	}
 	return s
 }
+
+// answerRecorder notes what a plain request was answered, for its log line:
+// the final status and the body's size. Unwrap lets the reverse proxy
+// reach the connection's Flusher through it.
+type answerRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *answerRecorder) WriteHeader(code int) {
+	if r.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *answerRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *answerRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -275,7 +275,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		bt.mem.total.Add(1)
 		defer bt.mem.open.Add(-1)
 	}
-	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, &bt})))
+	rec := &answerRecorder{ResponseWriter: w}
+	s.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, &bt})))
+	if s.logs(slog.LevelInfo) {
+		s.log.Info("http request", "client", r.RemoteAddr, "method", r.Method, "path", r.RequestURI,
+			"status", rec.status, "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "backend", m.URL())
+	}
 }
 
 // balanced is the balancer member a request was sent to, if any.
