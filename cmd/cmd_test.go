@@ -372,3 +372,38 @@ func TestHelpFitsIn80Columns(t *testing.T) {
 		}
 	}
 }
+
+// echo --print shows what it receives: text as is or quoted, binary in
+// hex, long payloads cut.
+func TestEchoPrint(t *testing.T) {
+	t.Parallel()
+	addr, stdout := background(t, "echo", "--print", "--listen", "127.0.0.1:0")
+	r := runCmd(t, "hello\nsecond line\n", "dial", "--wait", "200ms", "ws://"+addr+"/")
+	if r.code != 0 {
+		t.Fatalf("dial = exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, want := range []string{" text 5 B: hello", " text 11 B: second line"} {
+		eventually.True(t, 5*time.Second, func() bool { return strings.Contains(stdout.String(), want) },
+			func() string { return fmt.Sprintf("echo --print wrote %q; want a line with %q", stdout.String(), want) })
+	}
+}
+
+func TestEchoPrinter(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := printer(&env{stdout: &out}, true)
+	p("c:1", false, []byte{0, 1, 0xfe}, 3)
+	p("c:1", true, []byte("a\tb"), 3)
+	p("c:1", true, []byte(strings.Repeat("x", printShown+1)), printShown+1)
+	p("c:1", false, nil, 5<<20)
+	want := "c:1 binary 3 B: 0001fe\n" +
+		"c:1 text 3 B: \"a\\tb\"\n" +
+		"c:1 text 257 B: " + strings.Repeat("x", printShown) + " …\n" +
+		"c:1 binary 5242880 B: (streamed back, not shown)\n"
+	if out.String() != want {
+		t.Errorf("printed\n%s\nwant\n%s", out.String(), want)
+	}
+	if printer(&env{}, false) != nil {
+		t.Error("printer(off) is not nil")
+	}
+}

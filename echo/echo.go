@@ -28,6 +28,12 @@ type Options struct {
 	ReadLimit int64
 	// Logger gets one line per connection. Nil discards them.
 	Logger *slog.Logger
+	// OnMessage, when set, sees each message before it is echoed: the
+	// client's address, whether it is text, and the payload (nil for a
+	// message longer than the echo holds, which is streamed back as it
+	// comes: size is then what it counted). Calls for one connection come
+	// one at a time; p is not valid after the call returns.
+	OnMessage func(client string, text bool, p []byte, size int64)
 }
 
 // Handler returns an http.Handler that echoes every WebSocket message back
@@ -63,7 +69,11 @@ func Handler(opts Options) http.Handler {
 		defer c.CloseNow()
 		c.SetReadLimit(limit)
 		log.Info("echo: connected", "client", r.RemoteAddr, "path", r.URL.RequestURI(), "subprotocol", c.Subprotocol())
-		err = serve(c)
+		var seen func(bool, []byte, int64)
+		if opts.OnMessage != nil {
+			seen = func(text bool, p []byte, size int64) { opts.OnMessage(r.RemoteAddr, text, p, size) }
+		}
+		err = serve(c, seen)
 		log.Info("echo: closed", "client", r.RemoteAddr, "status", int(websocket.CloseStatus(err)))
 	})
 }
@@ -79,7 +89,7 @@ var bufs = sync.Pool{New: func() any { b := midpage.Make(64 << 10); return &b }}
 // serve echoes each message. Reads and writes take a context that is never
 // done: coder/websocket starts a watchdog for each call given one that can
 // be, and a hijacked request's context ends only when the handler returns.
-func serve(c *websocket.Conn) error {
+func serve(c *websocket.Conn, seen func(text bool, p []byte, size int64)) error {
 	ctx := context.Background()
 	for {
 		typ, rd, err := c.Reader(ctx)
@@ -87,7 +97,7 @@ func serve(c *websocket.Conn) error {
 			return err
 		}
 		bp := bufs.Get().(*[]byte)
-		err = echoOne(ctx, c, typ, rd, bp)
+		err = echoOne(ctx, c, typ, rd, bp, seen)
 		bufs.Put(bp)
 		if err != nil {
 			return err
@@ -97,13 +107,17 @@ func serve(c *websocket.Conn) error {
 
 // echoOne echoes the message being read from rd, in one frame if it fits
 // in wholeMax; *bp grows as needed.
-func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, rd io.Reader, bp *[]byte) error {
+func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, rd io.Reader, bp *[]byte, seen func(bool, []byte, int64)) error {
 	buf := (*bp)[:min(cap(*bp), wholeMax)]
 	n := 0
 	for {
 		if n == len(buf) {
 			if n >= wholeMax {
-				return stream(ctx, c, typ, buf, rd)
+				size, err := stream(ctx, c, typ, buf, rd)
+				if seen != nil && err == nil {
+					seen(typ == websocket.MessageText, nil, size)
+				}
+				return err
 			}
 			// Exactly twice, up to wholeMax: append may round a
 			// capacity up, and this buffer's length is the limit.
@@ -114,6 +128,9 @@ func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, 
 		m, err := rd.Read(buf[n:])
 		n += m
 		if err == io.EOF {
+			if seen != nil {
+				seen(typ == websocket.MessageText, buf[:n], int64(n))
+			}
 			return c.Write(ctx, typ, buf[:n])
 		}
 		if err != nil {
@@ -123,28 +140,30 @@ func echoOne(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, 
 }
 
 // stream echoes a message longer than wholeMax, or exactly as long: the
-// reader says where it ends only on the next read.
-func stream(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, head []byte, rd io.Reader) error {
+// reader says where it ends only on the next read. It returns the
+// message's size.
+func stream(ctx context.Context, c *websocket.Conn, typ websocket.MessageType, head []byte, rd io.Reader) (int64, error) {
 	var one [1]byte
 	m, err := io.ReadFull(rd, one[:])
 	if err == io.EOF {
-		return c.Write(ctx, typ, head)
+		return int64(len(head)), c.Write(ctx, typ, head)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	wr, err := c.Writer(ctx, typ)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := wr.Write(head); err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := wr.Write(one[:m]); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := io.Copy(wr, rd); err != nil {
-		return err
+	rest, err := io.Copy(wr, rd)
+	if err != nil {
+		return 0, err
 	}
-	return wr.Close()
+	return int64(len(head)+m) + rest, wr.Close()
 }
