@@ -65,7 +65,9 @@ func bench(ctx context.Context, e *env, cmd *cli.Command) error {
 		if err := enc.Encode(res); err != nil {
 			return fmt.Errorf("write result: %w", err)
 		}
-	} else {
+	} else if runErr == nil || res.Measured() {
+		// A run that measured nothing (no backend, a bad URL) says why
+		// and no more: a table of zeros would read as a result.
 		res.WriteTable(e.stdout)
 	}
 	if runErr != nil {

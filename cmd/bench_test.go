@@ -115,12 +115,16 @@ func TestBenchFailures(t *testing.T) {
 			if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) {
 				t.Errorf("exit code = %d, stderr %q; want %d and %q", r.code, r.stderr, tc.code, tc.stderr)
 			}
+			// Nothing measured: the error alone, no table of zeros.
+			if r.stdout != "" {
+				t.Errorf("stdout = %q; want nothing", r.stdout)
+			}
 		})
 	}
 }
 
 // TestBenchServerGone checks that a server that drops the connection is a
-// failure reported after the table.
+// failure that says why, with no table of zeros.
 func TestBenchServerGone(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,7 +143,7 @@ func TestBenchServerGone(t *testing.T) {
 		}
 	}()
 	r := runCmd(t, "", "bench", "--scenario", "latency", "--duration", "100ms", "ws://"+ln.Addr().String()+"/")
-	if r.code != 1 || r.stdout == "" || !strings.Contains(r.stdout, "failed") {
-		t.Errorf("exit code = %d, stdout %q, stderr %q; want 1 and a table", r.code, r.stdout, r.stderr)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "read handshake answer") {
+		t.Errorf("exit code = %d, stdout %q, stderr %q; want 1, the reason and no table", r.code, r.stdout, r.stderr)
 	}
 }

@@ -83,6 +83,10 @@ type Result struct {
 	FirstError string `json:"first_error"`
 }
 
+// Measured reports whether the run measured anything: a message echoed,
+// a handshake completed, a connection held.
+func (r Result) Measured() bool { return r.Messages > 0 || r.Handshakes > 0 || r.Open > 0 }
+
 // benchCounter is one connection's (or worker's) running totals, read by
 // the progress line. Padded to a cache line so that connections do not
 // share one.
@@ -181,13 +185,15 @@ func (cfg Config) dialAll(ctx context.Context, n int, fails *failures) []*wsclie
 	return slices.DeleteFunc(conns, func(c *wsclient.Conn) bool { return c == nil })
 }
 
-// progress prints one line a second on standard error while a scenario
-// runs, when standard error is a terminal; line formats the totals.
-// The returned function stops it.
+// progress keeps a live line on standard error while a scenario runs,
+// when standard error is a terminal: rewritten in place each second,
+// cleared at the end so that only the result stays. line formats the
+// last second's counts.
 func progress(prog io.Writer, counters []benchCounter, line func(msgs, bytes int64, d time.Duration) string) (stop func()) {
 	if prog == nil {
 		return func() {}
 	}
+	fmt.Fprint(prog, "\rbench: connecting…\x1b[K")
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -206,12 +212,16 @@ func progress(prog io.Writer, counters []benchCounter, line func(msgs, bytes int
 					msgs += counters[i].msgs.Load()
 					bytes += counters[i].bytes.Load()
 				}
-				fmt.Fprintf(prog, "bench: %3.0fs %s\n", now.Sub(start).Seconds(), line(msgs-lastMsgs, bytes-lastBytes, now.Sub(start)))
+				fmt.Fprintf(prog, "\rbench: %3.0fs %s\x1b[K", now.Sub(start).Seconds(), line(msgs-lastMsgs, bytes-lastBytes, now.Sub(start)))
 				lastMsgs, lastBytes = msgs, bytes
 			}
 		}
 	}()
-	return func() { close(done); <-finished }
+	return func() {
+		close(done)
+		<-finished
+		fmt.Fprint(prog, "\r\x1b[K")
+	}
 }
 
 func perSecond(n int64, d time.Duration) float64 {
