@@ -26,7 +26,11 @@ func manCommand(e *env) *cli.Command {
 
 // writeMan writes root's manual page in the man(7) macros.
 func writeMan(w io.Writer, root *cli.Command, info Info) {
-	fmt.Fprintf(w, ".TH WSGATE 1 %q %q \"User Commands\"\n", info.Date, "wsgate "+info.Version)
+	date := info.Date
+	if date == "unknown" {
+		date = ""
+	}
+	fmt.Fprintf(w, ".TH WSGATE 1 %q %q \"User Commands\"\n", date, "wsgate "+info.Version)
 	fmt.Fprintf(w, ".SH NAME\nwsgate \\- %s\n", roff(root.Usage))
 	fmt.Fprintf(w, ".SH SYNOPSIS\n.B wsgate\n\\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]\n")
 	fmt.Fprintf(w, ".SH DESCRIPTION\n")
