@@ -34,6 +34,10 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // runtime failure: a port in use, a backend that failed the client
 	exitUsage   = 2 // bad flags, bad rules: nothing was started
+	// exitAbnormal is dial's: the server closed with a code other than
+	// 1000 or 1001, or the connection dropped without a close frame (1006),
+	// so that a script tells a broken conversation from a failed dial.
+	exitAbnormal = 3
 )
 
 // env is what a command may touch of the outside world. Tests pass their own.
@@ -62,6 +66,14 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// abnormalClose marks a WebSocket conversation the server did not end
+// normally (RFC 6455 §7.4.1: a code other than 1000 or 1001, or 1006, no
+// close frame at all): exit 3.
+type abnormalClose struct{ err error }
+
+func (e abnormalClose) Error() string { return e.err.Error() }
+func (e abnormalClose) Unwrap() error { return e.err }
 
 // Main runs wsgate with the process's arguments and streams and returns the
 // exit code. The first SIGINT or SIGTERM stops the running command
@@ -205,8 +217,12 @@ func exitCode(e *env, err error) int {
 	}
 	fmt.Fprintf(e.stderr, "wsgate: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	var ac abnormalClose
+	switch {
+	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ac):
+		return exitAbnormal
 	}
 	return exitFailure
 }

@@ -36,10 +36,16 @@ type result struct {
 // runCmd runs wsgate in-process to completion.
 func runCmd(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return runCmdIn(t, strings.NewReader(stdin), args...)
+}
+
+// runCmdIn is runCmd reading stdin, which may stay open (a pipe).
+func runCmdIn(t *testing.T, stdin io.Reader, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var out, errb syncbuf.Buffer
-	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
+	e := &env{stdin: stdin, stdout: &out, stderr: &errb, getenv: func(string) string { return "" },
 		info: Info{Version: "1.2.3", Commit: "abc123", Date: "2026-11-27"}}
 	code := run(ctx, e, append([]string{"wsgate"}, args...))
 	return result{code, out.String(), errb.String()}
@@ -232,16 +238,18 @@ func TestDialFailures(t *testing.T) {
 	proxy, _ := background(t, "serve", "--listen", "127.0.0.1:0", "--pass", "/ws/ ws://"+closer.Listener.Addr().String()+"/")
 
 	cases := []struct {
-		name, url, stderr string
+		name, url string
+		code      int
+		stderr    string
 	}{
-		{"closed with 4001", "ws://" + proxy + "/ws/", "wsgate: closed by server with 4001 go away"},
-		{"404", "ws://" + proxy + "/nowhere", "server answered 404 Not Found instead of 101"},
+		{"closed with 4001", "ws://" + proxy + "/ws/", 3, "wsgate: closed by server with 4001 go away"},
+		{"404", "ws://" + proxy + "/nowhere", 1, "server answered 404 Not Found instead of 101"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCmd(t, "", "dial", "--wait", "5s", tc.url)
-			if r.code != 1 || !strings.Contains(r.stderr, tc.stderr) {
-				t.Errorf("dial %s = exit %d, stderr %q; want 1 and %q", tc.url, r.code, r.stderr, tc.stderr)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("dial %s = exit %d, stderr %q; want %d and %q", tc.url, r.code, r.stderr, tc.code, tc.stderr)
 			}
 		})
 	}

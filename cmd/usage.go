@@ -17,6 +17,7 @@ func init() {
 	// them again at another indent, so the templates list flags plainly.
 	for _, t := range []*string{&cli.RootCommandHelpTemplate, &cli.CommandHelpTemplate, &cli.SubcommandHelpTemplate} {
 		*t = strings.ReplaceAll(*t, `{{template "visibleFlagTemplate" .}}`, "{{range .VisibleFlags}}\n   {{.}}{{end}}")
+		*t = strings.ReplaceAll(*t, `{{template "visiblePersistentFlagTemplate" .}}`, "{{range .VisiblePersistentFlags}}\n   {{.}}{{end}}")
 	}
 }
 
