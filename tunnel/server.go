@@ -355,7 +355,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code < 500 {
 		level = slog.LevelInfo
 	}
-	s.reg.failed.Add(1)
+	s.reg.fail(failure(r, code, err))
 	s.log.Log(r.Context(), level, "request failed",
 		"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error())
 	editsOf(r).Response(w.Header(), false)

@@ -22,6 +22,9 @@ type Snapshot struct {
 	// Closed are the most recently closed tunnels, newest first (at most
 	// closedHistory of them).
 	Closed []TunnelInfo
+	// Failures are the most recent failed requests, newest first (at
+	// most failureHistory of them).
+	Failures []FailureInfo
 	// Routes are totals per rule, in the order rules first carried a tunnel.
 	Routes []RouteInfo
 	// Balancers are the balancers' members and their state.

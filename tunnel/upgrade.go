@@ -75,7 +75,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	br := bufio.NewReader(backend)
 	resp, err := readAnswer(br)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err))
+		s.fail(w, r, answerError(m, err))
 		return
 	}
 	if !unwatch() {
@@ -238,6 +238,18 @@ func readAnswer(br *bufio.Reader) (*http.Response, error) {
 	return nil, fmt.Errorf("more than %d interim answers", maxInterim)
 }
 
+// answerError is the error of a backend's answer that could not be read:
+// a timeout or a hang-up say so themselves (failReason), anything else is
+// an answer that is not HTTP.
+func answerError(m rules.Match, err error) error {
+	err = fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	return &reasonError{"bad answer from backend", err}
+}
+
 // upgradeBody reads the body of an upgrade request, once, before any
 // member is tried: Apache forwards it re-sent with Content-Length.
 func upgradeBody(r *http.Request) ([]byte, error) {
@@ -311,12 +323,13 @@ func sentUpgrade(m rules.Match, proto string) string {
 // Upgrade", 502).
 func checkSwitch(resp *http.Response, proto, key string) error {
 	if got := headerValue(resp.Header, "Upgrade"); !strings.EqualFold(got, proto) {
-		return fmt.Errorf("switched to protocol %q, but %q was asked for", got, proto)
+		return &reasonError{"wrong Upgrade in 101", fmt.Errorf("switched to protocol %q, but %q was asked for", got, proto)}
 	}
 	if strings.EqualFold(proto, "websocket") {
 		got := resp.Header.Get("Sec-WebSocket-Accept")
 		if key == "" || got != wsproto.AcceptKey(key) {
-			return fmt.Errorf("answered 101 with Sec-WebSocket-Accept %q, which does not match the client's key", got)
+			return &reasonError{"bad Sec-WebSocket-Accept",
+				fmt.Errorf("answered 101 with Sec-WebSocket-Accept %q, which does not match the client's key", got)}
 		}
 	}
 	return nil
@@ -343,7 +356,8 @@ func writeSwitch(w *bufio.Writer, resp *http.Response) http.Header {
 // client connection stays HTTP.
 func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Match, resp *http.Response, bt *balanced) {
 	defer resp.Body.Close()
-	s.reg.failed.Add(1)
+	s.reg.fail(failure(r, resp.StatusCode, &reasonError{"upgrade refused by backend",
+		fmt.Errorf("backend %s answered %s", m.URL(), resp.Status)}))
 	h := w.Header()
 	upgrade := headerValue(resp.Header, "Upgrade")
 	for k, v := range resp.Header {

@@ -1,0 +1,93 @@
+package tunnel
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFailuresInSnapshot makes upgrades fail in the ways a user meets
+// most, on real sockets, and checks that each is in Snapshot.Failures
+// with what the client was answered and why.
+func TestFailuresInSnapshot(t *testing.T) {
+	t.Parallel()
+	refusing, _ := refusingBackend(t, forbidden)
+	badAccept := rawConnBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			fmt.Fprint(c, switchHead("websocket", "not-the-accept-key"))
+		}
+	})
+	silent := rawConnBackend(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadByte()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.Read(make([]byte, 1)) // until the proxy gives up
+	})
+	table := flagTable(t,
+		"/down/ ws://"+deadAddr(t)+"/",
+		"/refuse/ ws://"+refusing+"/",
+		"/accept/ ws://"+badAccept+"/",
+		"/silent/ ws://"+silent+"/",
+		"/ok/ ws://"+startEcho(t)+"/")
+	table.AllowOrigins = []string{"https://app.example.com"}
+	proxy, srv := serveConfig(t, Config{Table: table, ResponseTimeout: 100 * time.Millisecond})
+
+	cases := []struct {
+		path, header string
+		status       int
+		reason       string
+		errText      string
+	}{
+		{"/down/x", "", 503, "backend refused connection", "connection refused"},
+		{"/ok/x", "Origin: https://evil.example.net\r\n", 403, "origin not allowed", `origin "https://evil.example.net" is not allowed`},
+		{"/refuse/x", "", 403, "upgrade refused by backend", "answered 403 Forbidden"},
+		{"/accept/x", "", 502, "bad Sec-WebSocket-Accept", "does not match the client's key"},
+		{"/silent/x", "", 502, "backend timeout", "read upgrade answer"},
+		{"/nowhere", "", 404, "not found", `no rule matches "/nowhere"`},
+	}
+	for i, tc := range cases {
+		c, _, resp := rawUpgrade(t, proxy, tc.path, tc.header, "")
+		c.Close()
+		if resp.StatusCode != tc.status {
+			t.Fatalf("%s: answered %d; want %d", tc.path, resp.StatusCode, tc.status)
+		}
+		s := srv.Snapshot()
+		if len(s.Failures) != i+1 || s.Failed != uint64(i+1) {
+			t.Fatalf("%s: %d failures in the history, Failed %d; want %d", tc.path, len(s.Failures), s.Failed, i+1)
+		}
+		f := s.Failures[0] // newest first
+		if f.Path != tc.path || f.Status != tc.status || f.Reason != tc.reason || !strings.Contains(f.Error, tc.errText) {
+			t.Errorf("%s: failure %q %d %q %q; want %q %d %q and an error with %q",
+				tc.path, f.Path, f.Status, f.Reason, f.Error, tc.path, tc.status, tc.reason, tc.errText)
+		}
+		if host, _, err := net.SplitHostPort(f.Client); err != nil || host != "127.0.0.1" || f.Time.IsZero() {
+			t.Errorf("%s: client %q, time %v; want the client's address and a time", tc.path, f.Client, f.Time)
+		}
+	}
+	if got := srv.Snapshot().Failures[len(cases)-1].Path; got != cases[0].path {
+		t.Errorf("oldest failure is %q; want %q", got, cases[0].path)
+	}
+}
+
+// TestFailureHistoryRing checks that the history keeps the newest
+// failureHistory failures, newest first, while Failed counts them all.
+func TestFailureHistoryRing(t *testing.T) {
+	t.Parallel()
+	var r registry
+	const n = failureHistory + 7
+	for i := range n {
+		r.fail(FailureInfo{Path: fmt.Sprint(i)})
+	}
+	s := r.snapshot(time.Now())
+	if len(s.Failures) != failureHistory || s.Failed != n {
+		t.Fatalf("%d failures kept, Failed %d; want %d, %d", len(s.Failures), s.Failed, failureHistory, n)
+	}
+	for i, f := range s.Failures {
+		if want := fmt.Sprint(n - 1 - i); f.Path != want {
+			t.Fatalf("Failures[%d] = %q; want %q", i, f.Path, want)
+		}
+	}
+}
