@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/eventually"
 )
 
 // TestFailuresInSnapshot makes upgrades fail in the ways a user meets
@@ -88,6 +90,82 @@ func TestFailureHistoryRing(t *testing.T) {
 	for i, f := range s.Failures {
 		if want := fmt.Sprint(n - 1 - i); f.Path != want {
 			t.Fatalf("Failures[%d] = %q; want %q", i, f.Path, want)
+		}
+	}
+}
+
+// TestAbnormalClose ends tunnels with and without a closing handshake, on
+// real sockets: a reset or a killed peer is abnormal, a close frame each
+// way is not, and a close frame with 1006 (which no endpoint may send) is.
+func TestAbnormalClose(t *testing.T) {
+	t.Parallel()
+	mask := []byte{1, 2, 3, 4}
+	echo := func(t *testing.T) string { return startEcho(t) }
+	cases := []struct {
+		name     string
+		backend  func(t *testing.T) string
+		client   func(t *testing.T, proxy string)
+		abnormal bool
+		closedBy string
+	}{
+		{"client reset", echo, func(t *testing.T, proxy string) {
+			c, _, _ := rawUpgrade(t, proxy, "/", "", "")
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}, true, "client"},
+		{"backend killed", func(t *testing.T) string {
+			return switchingBackend(t, "", func(c net.Conn, br *bufio.Reader) {
+				br.ReadByte() // the client's first byte
+				c.(*net.TCPConn).SetLinger(0)
+			})
+		}, func(t *testing.T, proxy string) {
+			c, _, _ := rawUpgrade(t, proxy, "/", "", "x")
+			t.Cleanup(func() { c.Close() })
+		}, true, "backend"},
+		{"close frames", echo, func(t *testing.T, proxy string) {
+			c := dialWS(t, testContext(t), "ws://"+proxy+"/")
+			c.Close(1000, "bye")
+		}, false, ""},
+		{"client sends 1006", echo, func(t *testing.T, proxy string) {
+			c, _, _ := rawUpgrade(t, proxy, "/", "", string(frame(true, false, OpClose, mask, []byte{0x03, 0xee})))
+			c.Close()
+		}, true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			proxy, srv := startProxy(t, "/ ws://"+tc.backend(t)+"/")
+			tc.client(t, proxy)
+			eventually.True(t, 5*time.Second, func() bool { return len(srv.Snapshot().Closed) == 1 },
+				eventually.Says("the tunnel did not close"))
+			ti := srv.Snapshot().Closed[0]
+			if ti.Abnormal() != tc.abnormal || tc.closedBy != "" && ti.ClosedBy != tc.closedBy {
+				t.Errorf("closed by %q, close first %q, codes %d/%d, error %q: Abnormal() = %v; want %v, closed by %q",
+					ti.ClosedBy, ti.CloseFirst, ti.Up.CloseCode, ti.Down.CloseCode, ti.Error, ti.Abnormal(), tc.abnormal, tc.closedBy)
+			}
+		})
+	}
+}
+
+// TestAbnormalNotForTheProxysEnds covers the ends a snapshot can report
+// that no socket test reaches cheaply.
+func TestAbnormalNotForTheProxysEnds(t *testing.T) {
+	t.Parallel()
+	end := time.Now()
+	for _, tc := range []struct {
+		name string
+		ti   TunnelInfo
+		want bool
+	}{
+		{"open", TunnelInfo{ClosedBy: "client"}, false},
+		{"idle timeout", TunnelInfo{End: end, ClosedBy: "idle"}, false},
+		{"stop", TunnelInfo{End: end, ClosedBy: "proxy"}, false},
+		{"not WebSocket", TunnelInfo{End: end, ClosedBy: "client", Up: Flow{Raw: true}, Down: Flow{Raw: true}}, false},
+		{"EOF without close", TunnelInfo{End: end, ClosedBy: "backend"}, true},
+		{"backend said 1006", TunnelInfo{End: end, ClosedBy: "backend", CloseFirst: "backend", Down: Flow{CloseCode: 1006}}, true},
+	} {
+		if got := tc.ti.Abnormal(); got != tc.want {
+			t.Errorf("%s: Abnormal() = %v; want %v", tc.name, got, tc.want)
 		}
 	}
 }

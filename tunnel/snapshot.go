@@ -54,6 +54,25 @@ type TunnelInfo struct {
 	Error string
 }
 
+// Abnormal reports whether a closed WebSocket tunnel ended without a
+// closing handshake: a peer reset its connection, was killed or hung up
+// before either side sent a close frame, or a side sent 1006, the code
+// that says just that and that no endpoint may send (RFC 6455 §7.1.5,
+// §7.4.1). An idle timeout and a stop are the proxy's doing, and a
+// protocol tunnelled with upgrade=NAME has no close frames: neither is
+// abnormal.
+func (ti TunnelInfo) Abnormal() bool {
+	switch {
+	case ti.End.IsZero():
+		return false
+	case ti.Up.CloseCode == 1006 || ti.Down.CloseCode == 1006:
+		return true
+	case ti.Up.Raw || ti.Down.Raw:
+		return false
+	}
+	return ti.CloseFirst == "" && (ti.ClosedBy == "client" || ti.ClosedBy == "backend")
+}
+
 // Flow is one direction of a tunnel, as the frame reader saw it pass.
 type Flow struct {
 	Bytes    int64
