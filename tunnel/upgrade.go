@@ -50,7 +50,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, fmt.Errorf("dial backend %s: %w", m.URL(), err))
 		return
 	}
-	req, err := s.upgradeRequest(r, m, proto, body)
+	req, hs, err := s.upgradeRequest(r, m, proto, body)
 	if err != nil {
 		backend.Close()
 		s.fail(w, r, err)
@@ -102,8 +102,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		backend: backend,
 		idle:    m.IdleTimeout,
 		parker:  s.tunnelParker(),
+		hs:      hs,
 	}
-	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
+	t.hs.status, t.hs.response = resp.StatusCode, headerText(resp.Header)
+	t.watch(strings.EqualFold(proto, "websocket"), t.keepRecent(s.cfg.OnMessage), s.traceBytes)
 	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
 		s.fail(w, r, err)
 		return
@@ -272,10 +274,10 @@ func isDialError(err error) bool {
 }
 
 // upgradeRequest is the request sent to the backend, built from the inbound
-// one without changing it.
-func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, body []byte) ([]byte, error) {
+// one without changing it, and the handshake that keeps its header.
+func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, body []byte) ([]byte, handshake, error) {
 	if strings.ContainsAny(m.RequestURI, " \r\n\x00") {
-		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
+		return nil, handshake{}, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
 	}
 	h, host := outboundHeader(r, m, s.serverNameOf(m))
 	if s.cfg.StripCompression {
@@ -291,8 +293,9 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 	b.WriteString(r.Method + " " + m.RequestURI + " HTTP/1.1\r\nHost: " + crlfToSpace.Replace(host) + "\r\n")
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
+	hs := handshake{request: b.String()}
 	b.Write(body)
-	return b.Bytes(), nil
+	return b.Bytes(), hs, nil
 }
 
 // sentUpgrade is the Upgrade line sent to the backend: the protocol the
