@@ -3,6 +3,7 @@ package liveview
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/tunnel"
@@ -195,8 +196,8 @@ func closedTable(s tunnel.Snapshot, closed []tunnel.TunnelInfo, width int) []str
 		{title: "AGO", min: 5, max: 5, right: true, prio: 3},
 		{title: "LASTED", min: 6, max: 6, right: true, prio: 5},
 		{title: "BY", min: 7, max: 7, prio: 1},
-		{title: "CLIENT CLOSE", min: 6, max: 24, prio: 2},
-		{title: "BACKEND CLOSE", min: 6, max: 24, prio: 2},
+		{title: "CLIENT CLOSE", min: 6, max: 32, prio: 2},
+		{title: "BACKEND CLOSE", min: 6, max: 32, prio: 2},
 	}
 	var rows [][]string
 	for _, t := range closed {
@@ -204,25 +205,52 @@ func closedTable(s tunnel.Snapshot, closed []tunnel.TunnelInfo, width int) []str
 		if by == "" {
 			by = t.ClosedBy
 		}
+		ab := t.Abnormal()
 		rows = append(rows, []string{fmt.Sprint(t.ID), t.Backend,
 			shortAge(s.Time.Sub(t.End)), shortAge(t.End.Sub(t.Start)), by,
-			closeCell(t.Up, t.Error, t.ClosedBy == "client"), closeCell(t.Down, t.Error, t.ClosedBy == "backend")})
+			closeCell(t.Up, t.Error, t.ClosedBy == "client", ab), closeCell(t.Down, t.Error, t.ClosedBy == "backend", ab)})
 	}
 	return table(cols, rows, width)
 }
 
 // closeCell is one side's close frame, "1000 bye", or "-" when it sent
-// none; the tunnel's error shows on the side whose connection failed.
-func closeCell(f tunnel.Flow, errText string, failed bool) string {
+// none. The side whose connection failed shows the tunnel's error; for
+// an abnormal end (no close frame either way) as 1006, the code RFC 6455
+// §7.1.5 gives a connection that closed without one, and the error's last
+// part (the cause: "connection reset by peer").
+func closeCell(f tunnel.Flow, errText string, failed, abnormal bool) string {
 	switch {
 	case f.CloseCode != 0 && f.CloseReason != "":
 		return fmt.Sprintf("%d %s", f.CloseCode, f.CloseReason)
 	case f.CloseCode != 0:
 		return fmt.Sprint(f.CloseCode)
+	case failed && abnormal && errText != "":
+		if i := strings.LastIndex(errText, ": "); i >= 0 {
+			errText = errText[i+len(": "):]
+		}
+		return "1006 " + errText
+	case failed && abnormal:
+		return "1006 no close frame"
 	case failed && errText != "":
 		return errText
 	case f.Raw:
 		return "(not ws)"
 	}
 	return "-"
+}
+
+func failureTable(failures []tunnel.FailureInfo, width int) []string {
+	cols := []column{
+		{title: "TIME", min: 8, max: 8, prio: 1},
+		{title: "CLIENT", min: 9, max: 21, prio: 4, cut: cutStart},
+		{title: "PATH", min: 8, max: 24, prio: 2},
+		{title: "HTTP", min: 4, max: 4, right: true, prio: 0},
+		{title: "REASON", min: 26, max: 26, prio: 0},
+		{title: "ERROR", min: 10, max: 300, prio: 3},
+	}
+	var rows [][]string
+	for _, f := range failures {
+		rows = append(rows, []string{f.Time.Format(time.TimeOnly), f.Client, f.Path, fmt.Sprint(f.Status), f.Reason, f.Error})
+	}
+	return table(cols, rows, width)
 }

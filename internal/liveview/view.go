@@ -1,6 +1,12 @@
 // Package liveview is serve's live view of the open tunnels on a
 // terminal: it draws Snapshots four times a second on the alternate screen
-// and reads keys (pause, scroll, quit). It formats; tunnel counts.
+// and reads keys (pause, select, open a tunnel's detail, show the warnings
+// and the keys, quit). It formats; tunnel counts.
+//
+// Files by role: view.go the loop and its state, keys.go what keys do,
+// render.go the tables' screen, tables.go the tables, panes.go the keys and
+// warnings panes, detail.go a tunnel's pane, format.go cells, events.go
+// the log lines.
 package liveview
 
 import (
@@ -9,8 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"sync"
+	"slices"
 	"time"
 
 	"golang.org/x/term"
@@ -22,35 +27,7 @@ import (
 // slow enough to cost nothing next to the relay.
 const viewInterval = 250 * time.Millisecond
 
-// EventLog keeps the last log lines for the live view, which owns the screen
-// and so cannot let log lines scroll it.
-type EventLog struct {
-	mu    sync.Mutex
-	lines []string
-	max   int
-}
-
-func NewEventLog(max int) *EventLog { return &EventLog{max: max} }
-
-func (l *EventLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		l.lines = append(l.lines, line)
-	}
-	if over := len(l.lines) - l.max; over > 0 {
-		l.lines = append(l.lines[:0], l.lines[over:]...)
-	}
-	return len(p), nil
-}
-
-func (l *EventLog) last() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.lines...)
-}
-
-// view is the live terminal display of a running proxy. It reads snapshots,
+// View is the live terminal display of a running proxy. It reads snapshots,
 // never the relay's state directly: when nobody looks, it costs nothing.
 type View struct {
 	Out     io.Writer
@@ -58,7 +35,16 @@ type View struct {
 	Version string
 	Start   time.Time
 	Events  *EventLog // the last log lines, shown under the tables
-	Color   bool
+	// Header is shown under the title: how to connect to --demo's echo
+	// backend, say. Nil: nothing.
+	Header []string
+	// Warnings are the rules' warnings, as wsgate check prints them: the
+	// view counts them on a line of their own and shows them on w.
+	Warnings []string
+	// Detail describes one open tunnel for the detail pane (Enter), called
+	// only while that pane is open; nil: Enter does nothing.
+	Detail func(id uint64) (tunnel.Detail, bool)
+	Color  bool
 	// Keys is the terminal to read keys from, or nil when standard input
 	// is not a terminal (then the view only shows, and Ctrl-C is a signal).
 	Keys *os.File
@@ -66,15 +52,43 @@ type View struct {
 	Quit func()
 }
 
+// pane is what fills the screen under the title.
+type pane int
+
+const (
+	paneList     pane = iota // the tables
+	paneKeys                 // what the keys do (?)
+	paneWarnings             // the rules' warnings (w)
+	paneDetail               // one tunnel (Enter)
+)
+
 // viewState is what the user changed and what the view remembers between
 // two snapshots. Only the view's own goroutine touches it.
 type viewState struct {
 	paused bool
 	quit   bool
-	scroll int // index of the first open tunnel shown
-	// count and page are the open tunnels of the last frame and how many
-	// of them fitted, so that scrolling stops at the end of the list.
-	count, page int
+	pane   pane
+	// interactive: keys are read, so the selected tunnel is marked and
+	// the title says which key shows the others.
+	interactive bool
+	// details: Enter opens the detail pane (View.Detail is set).
+	details bool
+	// The open tunnels of the last snapshot by ID, the selected one (an
+	// index, and its ID, so that the selection follows a tunnel as others
+	// come and go), the first one shown, and how many fitted last frame.
+	ids    []uint64
+	sel    int
+	selID  uint64
+	scroll int
+	page   int
+	// The first line shown of the keys, warnings or detail pane, the
+	// largest useful one and how many lines fitted, as the last frame
+	// found them.
+	paneTop, paneLast, panePage int
+	// detail is the last description of the tunnel in the detail pane;
+	// gone says that tunnel has closed since.
+	detail tunnel.Detail
+	gone   bool
 	// active is when each open tunnel's byte counts last changed, by ID:
 	// the relay keeps no such time, the view works it out from snapshots.
 	active map[uint64]activity
@@ -88,11 +102,14 @@ type activity struct {
 
 func newViewState() *viewState { return &viewState{active: make(map[uint64]activity)} }
 
-// observe records which tunnels moved bytes since the previous snapshot.
+// observe records which tunnels moved bytes since the previous snapshot,
+// and moves the selection with the tunnel it is on.
 func (st *viewState) observe(s tunnel.Snapshot) {
 	open := make(map[uint64]bool, len(s.Tunnels))
+	st.ids = st.ids[:0]
 	for _, t := range s.Tunnels {
 		open[t.ID] = true
+		st.ids = append(st.ids, t.ID)
 		a, ok := st.active[t.ID]
 		switch {
 		case !ok && t.Up.Bytes == 0 && t.Down.Bytes == 0:
@@ -107,36 +124,22 @@ func (st *viewState) observe(s tunnel.Snapshot) {
 			delete(st.active, id)
 		}
 	}
+	if i := slices.Index(st.ids, st.selID); i >= 0 {
+		st.sel = i
+	}
+	st.choose(st.sel) // when the selected tunnel has closed: its neighbour
 }
 
-// input applies the keys in p, which may hold several keys or part of one.
-func (st *viewState) input(p []byte) {
-	for _, k := range st.keys.decode(p) {
-		st.apply(k)
+// fetch reads the tunnel in the detail pane again.
+func (st *viewState) fetch(detail func(uint64) (tunnel.Detail, bool)) {
+	if st.pane != paneDetail || detail == nil || st.gone {
+		return
 	}
-}
-
-func (st *viewState) apply(k key) {
-	last := max(0, st.count-st.page)
-	switch k {
-	case keyQuit:
-		st.quit = true
-	case keyPause:
-		st.paused = !st.paused
-	case keyDown:
-		st.scroll++
-	case keyUp:
-		st.scroll--
-	case keyPageDown:
-		st.scroll += max(1, st.page-1)
-	case keyPageUp:
-		st.scroll -= max(1, st.page-1)
-	case keyHome:
-		st.scroll = 0
-	case keyEnd:
-		st.scroll = last
+	if d, ok := detail(st.detail.Info.ID); ok {
+		st.detail = d
+	} else {
+		st.gone = true
 	}
-	st.scroll = max(0, min(st.scroll, last))
 }
 
 // Run redraws until ctx is done or the user quits, on the terminal's
@@ -156,11 +159,23 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 	}
 	tick := time.NewTicker(viewInterval)
 	defer tick.Stop()
+	// An ESC is the Escape key once no byte has followed it for escWait:
+	// a cursor key's sequence arrives at once.
+	esc := time.NewTimer(time.Hour)
+	esc.Stop()
+	defer esc.Stop()
 
-	// A pause freezes the snapshot and the log lines alike.
+	// A pause freezes the snapshot, the log lines and the detail alike.
 	st := newViewState()
-	s, events := snapshot(), v.Events.last()
-	st.observe(s)
+	st.interactive, st.details = v.Keys != nil, v.Detail != nil
+	var s tunnel.Snapshot
+	var events []string
+	look := func() {
+		s, events = snapshot(), v.Events.last()
+		st.observe(s)
+		st.fetch(v.Detail)
+	}
+	look()
 	var buf bytes.Buffer
 	for {
 		width, height := 80, 24
@@ -169,10 +184,10 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 				width, height = w, h
 			}
 		}
-		lines, page := v.render(s, events, width, height, st)
-		st.count, st.page = len(s.Tunnels), page
+		f := v.render(s, events, width, height, st)
+		st.page, st.scroll, st.paneLast, st.panePage = f.page, f.scroll, f.paneLast, f.panePage
 		buf.Reset()
-		draw(&buf, lines, height)
+		draw(&buf, f.lines, height)
 		v.Out.Write(buf.Bytes())
 
 		select {
@@ -180,11 +195,12 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 			return
 		case <-tick.C:
 			if !st.paused {
-				s, events = snapshot(), v.Events.last()
-				st.observe(s)
+				look()
 			}
+		case <-esc.C:
+			st.escape()
 		case p := <-keys:
-			wasPaused := st.paused
+			wasPaused, was := st.paused, st.pane
 			st.input(p)
 			if st.quit {
 				if v.Quit != nil {
@@ -192,9 +208,14 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 				}
 				return
 			}
-			if wasPaused && !st.paused {
-				s, events = snapshot(), v.Events.last()
-				st.observe(s)
+			if st.keys.pending != nil {
+				esc.Reset(escWait)
+			}
+			switch {
+			case wasPaused && !st.paused:
+				look()
+			case st.pane == paneDetail && was != paneDetail:
+				st.fetch(v.Detail)
 			}
 		}
 	}
