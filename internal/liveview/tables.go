@@ -230,7 +230,7 @@ func closeCell(f tunnel.Flow, errText string, failed, abnormal bool) string {
 		}
 		return "1006 " + errText
 	case failed && abnormal:
-		return "1006 no close frame"
+		return "1006 abnormal"
 	case failed && errText != "":
 		return errText
 	case f.Raw:

@@ -263,3 +263,24 @@ func TestShortCount(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseCell(t *testing.T) {
+	for _, tc := range []struct {
+		f                tunnel.Flow
+		err              string
+		failed, abnormal bool
+		want             string
+	}{
+		{tunnel.Flow{CloseCode: 1000, CloseReason: "bye"}, "", false, false, "1000 bye"},
+		{tunnel.Flow{CloseCode: 1006}, "", false, true, "1006"},
+		{tunnel.Flow{}, "read tcp 127.0.0.1:8080->127.0.0.1:5000: read: connection reset by peer", true, true, "1006 connection reset by peer"},
+		{tunnel.Flow{}, "", true, true, "1006 abnormal"},
+		{tunnel.Flow{}, "", false, true, "-"},
+		{tunnel.Flow{}, "write client: broken pipe", true, false, "write client: broken pipe"},
+		{tunnel.Flow{Raw: true}, "", false, false, "(not ws)"},
+	} {
+		if got := closeCell(tc.f, tc.err, tc.failed, tc.abnormal); got != tc.want {
+			t.Errorf("closeCell(%+v, %q, %v, %v) = %q; want %q", tc.f, tc.err, tc.failed, tc.abnormal, got, tc.want)
+		}
+	}
+}
