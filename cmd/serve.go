@@ -112,7 +112,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	var events *liveview.EventLog
 	log := newLogger(e.stderr, format, logLevel(cmd))
 	if live {
-		events = liveview.NewEventLog(8)
+		events = liveview.NewEventLog(200) // the log pane of a tall terminal
 		log = newViewLogger(events, logLevel(cmd))
 	}
 
@@ -135,6 +135,11 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		return usagef("nothing to proxy: give a backend URL (wsgate serve ws://127.0.0.1:9001/), " +
 			"one or more --pass 'PATH URL', a --config file, or --demo to try the built-in echo backend")
 	}
+	// check's warnings, before the live view takes the screen (loadTable
+	// printed the parse's); the view counts them all and shows them on w.
+	checked := table.Check()
+	printWarnings(e.stderr, checked)
+	warnings := warningLines(slices.Concat(table.Warnings, checked))
 
 	addrs := listenAddrs(cmd, table)
 	for _, a := range addrs {
@@ -189,7 +194,11 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	if live {
 		v := &liveview.View{Out: e.stdout, Addr: lns[0].Addr().String(), Version: e.info.Version, Start: start, Events: events,
+			Warnings: warnings, Detail: srv.TunnelDetail,
 			Color: e.getenv("NO_COLOR") == "", Keys: terminalIn(e.stdin), Quit: quit}
+		if demoURL != "" {
+			v.Header = connectLines(lns[0], cmd.Bool("tls-self-signed"))
+		}
 		v.Run(ctx, srv.Snapshot)
 	}
 	select {

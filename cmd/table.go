@@ -100,7 +100,16 @@ func appendErrors(list rules.ErrorList, err error) rules.ErrorList {
 }
 
 func printWarnings(w io.Writer, warnings []*rules.Error) {
-	for _, wa := range warnings {
-		fmt.Fprintf(w, "%s: warning: %s\n", wa.Pos, wa.Msg)
+	for _, l := range warningLines(warnings) {
+		fmt.Fprintln(w, l)
 	}
+}
+
+// warningLines are warnings as check prints them, one a line.
+func warningLines(warnings []*rules.Error) []string {
+	lines := make([]string, len(warnings))
+	for i, wa := range warnings {
+		lines[i] = fmt.Sprintf("%s: warning: %s", wa.Pos, wa.Msg)
+	}
+	return lines
 }

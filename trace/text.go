@@ -58,6 +58,13 @@ func (t *Text) Err() error {
 	return t.err
 }
 
+// Line is m's line as Text writes it, without the newline: for a view of
+// a few messages (the live view's detail pane) that reads like --trace.
+func Line(m tunnel.Message) string {
+	b := appendText(nil, m)
+	return string(b[:len(b)-1])
+}
+
 // appendText appends m's line, newline included, to b.
 func appendText(b []byte, m tunnel.Message) []byte {
 	b = m.Time.AppendFormat(b, "15:04:05.000")

@@ -55,8 +55,14 @@ func TestTextGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	goldentest.Check(t, filepath.Join("testdata", "text.golden"), b.String())
-	for i, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i, line := range lines {
 		checkPrintable(t, i+1, line)
+	}
+	for i, m := range samples() {
+		if got := Line(m); got != lines[i] {
+			t.Errorf("Line(message %d) = %q; want %q, as Text writes it", i+1, got, lines[i])
+		}
 	}
 }
 

@@ -97,8 +97,8 @@ func (s *Server) admitUpgrade(r *http.Request, t *rules.Table) error {
 	origin := headerValue(r.Header, "Origin")
 	_, hasOrigin := r.Header["Origin"]
 	if !rules.OriginAllowed(t.AllowOrigins, origin, hasOrigin) {
-		return &rules.RequestError{Status: http.StatusForbidden,
-			Reason: fmt.Sprintf("origin %q is not allowed (WsgateAllowOrigin, --allow-origin)", origin)}
+		return &reasonError{"origin not allowed", &rules.RequestError{Status: http.StatusForbidden,
+			Reason: fmt.Sprintf("origin %q is not allowed (WsgateAllowOrigin, --allow-origin)", origin)}}
 	}
 	if n := s.cfg.MaxTunnels; n > 0 && s.reg.open() >= n {
 		return fmt.Errorf("%w (%d, --max-tunnels)", errTooManyTunnels, n)

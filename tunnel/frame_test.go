@@ -215,7 +215,7 @@ func TestStripCompression(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := srv.upgradeRequest(r, m, "websocket", nil)
+		b, _, err := srv.upgradeRequest(r, m, "websocket", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

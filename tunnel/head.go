@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // Apache answers 400 to a request head with a bare LF anywhere: the
@@ -54,7 +55,8 @@ type headConn struct {
 func (c *headConn) refuse() error {
 	if !c.logged {
 		c.logged = true
-		c.s.reg.failed.Add(1)
+		c.s.reg.fail(FailureInfo{Time: time.Now(), Client: c.RemoteAddr().String(), Status: http.StatusBadRequest,
+			Reason: "bare LF in head", Error: errBareLF.Error()})
 		if c.s.logs(slog.LevelInfo) {
 			c.s.log.Info("request failed", "client", c.RemoteAddr().String(), "status", http.StatusBadRequest,
 				"error", errBareLF.Error())

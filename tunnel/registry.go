@@ -25,11 +25,14 @@ type registry struct {
 	plain   atomic.Uint64
 	stopped bool // after shutdown no tunnel may be added
 
-	// Under mu: totals of closed tunnels, the last closed ones (a ring),
-	// and per-route totals in order of first use.
+	// Under mu: totals of closed tunnels, the last closed ones and the
+	// last failed requests (rings), and per-route totals in order of
+	// first use.
 	done       flowPair
 	closed     []TunnelInfo
 	closedNext int
+	failures   []FailureInfo
+	failNext   int
 	routes     []*RouteInfo
 }
 
@@ -181,6 +184,7 @@ func (r *registry) snapshot(now time.Time) Snapshot {
 	for i := range n {
 		s.Closed = append(s.Closed, r.closed[(r.closedNext-1-i+n)%n])
 	}
+	s.Failures = r.recentFailures()
 	return s
 }
 

@@ -361,7 +361,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code < 500 {
 		level = slog.LevelInfo
 	}
-	s.reg.failed.Add(1)
+	s.reg.fail(failure(r, code, err))
 	attrs := []any{"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error()}
 	if h := TLSHint(err); h != "" {
 		attrs = append(attrs, "hint", h)

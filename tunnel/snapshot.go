@@ -22,6 +22,9 @@ type Snapshot struct {
 	// Closed are the most recently closed tunnels, newest first (at most
 	// closedHistory of them).
 	Closed []TunnelInfo
+	// Failures are the most recent failed requests, newest first (at
+	// most failureHistory of them).
+	Failures []FailureInfo
 	// Routes are totals per rule, in the order rules first carried a tunnel.
 	Routes []RouteInfo
 	// Balancers are the balancers' members and their state.
@@ -49,6 +52,25 @@ type TunnelInfo struct {
 	CloseFirst string
 	// Error is why the tunnel ended, when it was not a clean close.
 	Error string
+}
+
+// Abnormal reports whether a closed WebSocket tunnel ended without a
+// closing handshake: a peer reset its connection, was killed or hung up
+// before either side sent a close frame, or a side sent 1006, the code
+// that says just that and that no endpoint may send (RFC 6455 §7.1.5,
+// §7.4.1). An idle timeout and a stop are the proxy's doing, and a
+// protocol tunnelled with upgrade=NAME has no close frames: neither is
+// abnormal.
+func (ti TunnelInfo) Abnormal() bool {
+	switch {
+	case ti.End.IsZero():
+		return false
+	case ti.Up.CloseCode == 1006 || ti.Down.CloseCode == 1006:
+		return true
+	case ti.Up.Raw || ti.Down.Raw:
+		return false
+	}
+	return ti.CloseFirst == "" && (ti.ClosedBy == "client" || ti.ClosedBy == "backend")
 }
 
 // Flow is one direction of a tunnel, as the frame reader saw it pass.

@@ -51,7 +51,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		s.fail(w, r, fmt.Errorf("dial backend %s: %w", m.URL(), err))
 		return
 	}
-	req, err := s.upgradeRequest(r, m, proto, body)
+	req, hs, err := s.upgradeRequest(r, m, proto, body)
 	if err != nil {
 		backend.Close()
 		s.fail(w, r, err)
@@ -77,7 +77,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	br := bufio.NewReader(backend)
 	resp, err := readAnswer(br)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err))
+		s.fail(w, r, answerError(m, err))
 		return
 	}
 	if s.logs(slog.LevelDebug) {
@@ -110,8 +110,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		backend: backend,
 		idle:    m.IdleTimeout,
 		parker:  s.tunnelParker(),
+		hs:      hs,
 	}
-	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
+	t.hs.status, t.hs.response = resp.StatusCode, headerText(resp.Header)
+	t.watch(strings.EqualFold(proto, "websocket"), t.keepRecent(s.cfg.OnMessage), s.traceBytes)
 	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
 		s.fail(w, r, err)
 		return
@@ -255,6 +257,18 @@ func readAnswer(br *bufio.Reader) (*http.Response, error) {
 	return nil, fmt.Errorf("more than %d interim answers", maxInterim)
 }
 
+// answerError is the error of a backend's answer that could not be read:
+// a timeout or a hang-up say so themselves (failReason), anything else is
+// an answer that is not HTTP.
+func answerError(m rules.Match, err error) error {
+	err = fmt.Errorf("read upgrade answer from %s: %w", m.URL(), err)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	return &reasonError{"bad answer from backend", err}
+}
+
 // upgradeBody reads the body of an upgrade request, once, before any
 // member is tried: Apache forwards it re-sent with Content-Length.
 func upgradeBody(r *http.Request) ([]byte, error) {
@@ -277,10 +291,10 @@ func isDialError(err error) bool {
 }
 
 // upgradeRequest is the request sent to the backend, built from the inbound
-// one without changing it.
-func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, body []byte) ([]byte, error) {
+// one without changing it, and the handshake that keeps its header.
+func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, body []byte) ([]byte, handshake, error) {
 	if strings.ContainsAny(m.RequestURI, " \r\n\x00") {
-		return nil, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
+		return nil, handshake{}, &rules.RequestError{Status: http.StatusBadRequest, Reason: "mapped request target contains a space or control character"}
 	}
 	h, host := outboundHeader(r, m, s.serverNameOf(m))
 	if s.cfg.StripCompression {
@@ -296,8 +310,9 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 	b.WriteString(r.Method + " " + m.RequestURI + " HTTP/1.1\r\nHost: " + crlfToSpace.Replace(host) + "\r\n")
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
+	hs := handshake{request: b.String()}
 	b.Write(body)
-	return b.Bytes(), nil
+	return b.Bytes(), hs, nil
 }
 
 // sentUpgrade is the Upgrade line sent to the backend: the protocol the
@@ -328,12 +343,13 @@ func sentUpgrade(m rules.Match, proto string) string {
 // Upgrade", 502).
 func checkSwitch(resp *http.Response, proto, key string) error {
 	if got := headerValue(resp.Header, "Upgrade"); !strings.EqualFold(got, proto) {
-		return fmt.Errorf("switched to protocol %q, but %q was asked for", got, proto)
+		return &reasonError{"wrong Upgrade in 101", fmt.Errorf("switched to protocol %q, but %q was asked for", got, proto)}
 	}
 	if strings.EqualFold(proto, "websocket") {
 		got := resp.Header.Get("Sec-WebSocket-Accept")
 		if key == "" || got != wsproto.AcceptKey(key) {
-			return fmt.Errorf("answered 101 with Sec-WebSocket-Accept %q, which does not match the client's key", got)
+			return &reasonError{"bad Sec-WebSocket-Accept",
+				fmt.Errorf("answered 101 with Sec-WebSocket-Accept %q, which does not match the client's key", got)}
 		}
 	}
 	return nil
@@ -360,7 +376,8 @@ func writeSwitch(w *bufio.Writer, resp *http.Response) http.Header {
 // client connection stays HTTP.
 func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Match, resp *http.Response, bt *balanced) {
 	defer resp.Body.Close()
-	s.reg.failed.Add(1)
+	s.reg.fail(failure(r, resp.StatusCode, &reasonError{"upgrade refused by backend",
+		fmt.Errorf("backend %s answered %s", m.URL(), resp.Status)}))
 	h := w.Header()
 	upgrade := headerValue(resp.Header, "Upgrade")
 	for k, v := range resp.Header {

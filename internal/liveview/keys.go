@@ -1,5 +1,11 @@
 package liveview
 
+import (
+	"time"
+
+	"github.com/wsgate/wsgate/tunnel"
+)
+
 // key is one key the live view acts on.
 type key int
 
@@ -12,7 +18,16 @@ const (
 	keyPageDown
 	keyHome
 	keyEnd
+	keyEnter
+	keyEscape
+	keyHelp
+	keyWarnings
 )
+
+// escWait is how long an ESC waits for the rest of a cursor key's
+// sequence before it is the Escape key. A terminal sends a sequence in one
+// write; 50 ms is what vim's esckeys and less allow for a slow link.
+const escWait = 50 * time.Millisecond
 
 // keyDecoder turns what a terminal in raw mode sends into keys. An escape
 // sequence split across two reads is kept until the rest arrives; bytes
@@ -31,48 +46,59 @@ var escKeys = map[string]key{
 	"[F": keyEnd, "OF": keyEnd, "[4~": keyEnd, "[8~": keyEnd,
 }
 
+// plainKeys are the keys that are one byte.
+var plainKeys = map[byte]key{
+	'q': keyQuit, 'Q': keyQuit, 3: keyQuit, // 3 is Ctrl-C, which raw mode delivers as a byte
+	'p': keyPause, 'P': keyPause, ' ': keyPause,
+	'j': keyDown, 'k': keyUp, 'g': keyHome, 'G': keyEnd,
+	'\r': keyEnter, '\n': keyEnter,
+	'?': keyHelp, 'w': keyWarnings, 'W': keyWarnings,
+}
+
 func (d *keyDecoder) decode(p []byte) []key {
 	b := append(d.pending, p...)
 	d.pending = nil
 	var keys []key
 	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case 'q', 'Q', 3: // 3 is Ctrl-C, which raw mode delivers as a byte
-			keys = append(keys, keyQuit)
-		case 'p', 'P', ' ':
-			keys = append(keys, keyPause)
-		case 'j':
-			keys = append(keys, keyDown)
-		case 'k':
-			keys = append(keys, keyUp)
-		case 'g':
-			keys = append(keys, keyHome)
-		case 'G':
-			keys = append(keys, keyEnd)
-		case 0x1b:
-			n, k := escape(b[i+1:])
-			if n < 0 { // incomplete: wait for the rest
-				d.pending = append([]byte(nil), b[i:]...)
-				return keys
-			}
-			if k != 0 {
+		if b[i] != 0x1b {
+			if k, ok := plainKeys[b[i]]; ok {
 				keys = append(keys, k)
 			}
-			i += n
+			continue
 		}
+		n, k := escape(b[i+1:])
+		if n < 0 { // incomplete: wait for the rest, or for escWait
+			d.pending = append([]byte(nil), b[i:]...)
+			return keys
+		}
+		if k != 0 {
+			keys = append(keys, k)
+		}
+		i += n
 	}
 	return keys
 }
 
+// flush ends the wait for the rest of a sequence: a lone ESC is the
+// Escape key, part of a sequence is dropped.
+func (d *keyDecoder) flush() []key {
+	p := d.pending
+	d.pending = nil
+	if len(p) == 1 {
+		return []key{keyEscape}
+	}
+	return nil
+}
+
 // escape reads a CSI or SS3 sequence after ESC: how many bytes it takes
 // (-1 when it is not complete yet) and the key, 0 for one the view ignores.
-// An ESC followed by anything else is the Escape key, ignored.
+// An ESC followed by anything else is the Escape key.
 func escape(b []byte) (int, key) {
 	if len(b) == 0 {
 		return -1, 0
 	}
 	if b[0] != '[' && b[0] != 'O' {
-		return 0, 0
+		return 0, keyEscape
 	}
 	for i := 1; i < len(b); i++ {
 		if b[i] >= 0x40 && b[i] <= 0x7e { // the final byte (ECMA-48 §5.4)
@@ -83,4 +109,93 @@ func escape(b []byte) (int, key) {
 		}
 	}
 	return -1, 0
+}
+
+// input applies the keys in p, which may hold several keys or part of one.
+func (st *viewState) input(p []byte) {
+	for _, k := range st.keys.decode(p) {
+		st.apply(k)
+	}
+}
+
+// escape applies a lone ESC once escWait has passed without more bytes.
+func (st *viewState) escape() {
+	for _, k := range st.keys.flush() {
+		st.apply(k)
+	}
+}
+
+func (st *viewState) apply(k key) {
+	switch k {
+	case keyQuit:
+		st.quit = true
+	case keyPause:
+		st.paused = !st.paused
+	case keyEscape:
+		st.pane = paneList
+	case keyHelp:
+		st.toggle(paneKeys)
+	case keyWarnings:
+		st.toggle(paneWarnings)
+	case keyEnter:
+		if st.pane == paneList && st.details && len(st.ids) > 0 {
+			st.pane, st.paneTop = paneDetail, 0
+			st.detail, st.gone = tunnel.Detail{Info: tunnel.TunnelInfo{ID: st.selID}}, false
+		}
+	default:
+		if st.pane == paneList {
+			st.choose(st.moved(k, st.sel, len(st.ids)-1, st.page))
+		} else {
+			st.paneTop = max(0, min(st.moved(k, st.paneTop, st.paneLast, st.panePage), st.paneLast))
+		}
+	}
+}
+
+// moved is where a cursor key takes position at, from 0 to last, with
+// page rows on the screen.
+func (st *viewState) moved(k key, at, last, page int) int {
+	switch k {
+	case keyDown:
+		return at + 1
+	case keyUp:
+		return at - 1
+	case keyPageDown:
+		return at + max(1, page-1)
+	case keyPageUp:
+		return at - max(1, page-1)
+	case keyHome:
+		return 0
+	case keyEnd:
+		return last
+	}
+	return at
+}
+
+// toggle shows p, or the list when p is already shown.
+func (st *viewState) toggle(p pane) {
+	if st.pane == p {
+		st.pane = paneList
+		return
+	}
+	st.pane, st.paneTop = p, 0
+}
+
+// choose selects the open tunnel at index i (kept in range) and scrolls
+// the list so that it is shown.
+func (st *viewState) choose(i int) {
+	st.sel = max(0, min(i, len(st.ids)-1))
+	st.selID = 0
+	if len(st.ids) > 0 {
+		st.selID = st.ids[st.sel]
+	}
+	st.scroll = keepShown(st.scroll, st.sel, st.page, len(st.ids))
+}
+
+// keepShown is the first row to show of n, page at a time, from scroll
+// or as near as can be, so that row sel is among them.
+func keepShown(scroll, sel, page, n int) int {
+	if page > 0 {
+		scroll = max(min(scroll, sel), sel-page+1)
+	}
+	return max(0, min(scroll, n-page))
 }

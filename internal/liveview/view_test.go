@@ -2,7 +2,9 @@ package liveview
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,38 @@ import (
 	"github.com/wsgate/wsgate/internal/snapshottest"
 	"github.com/wsgate/wsgate/tunnel"
 )
+
+// liveEvents are log lines as the view's logger writes them, warnings
+// and an error among them.
+func liveEvents() []string {
+	var lines []string
+	for i := range 24 {
+		switch i {
+		case 17:
+			lines = append(lines, `time=13:01:31 level=WARN msg="request failed" client=127.0.0.1:53020 path=/chat/x status=503 error="dial backend ws://127.0.0.1:9001/chat/x: dial tcp 127.0.0.1:9001: connect: connection refused"`)
+		case 21:
+			lines = append(lines, `time=13:01:33 level=ERROR msg="reload failed, the old rules stay" error="wsgate.conf:4:1: unknown directive \"ProxyPas\""`)
+		default:
+			lines = append(lines, fmt.Sprintf(`time=13:01:%02d msg="tunnel open" id=%d client=127.0.0.1:%d path=/chat/b backend=ws://127.0.0.1:9001/b upgrade=websocket`, 10+i, 100+i, 53100+i))
+		}
+	}
+	return lines
+}
+
+// liveView is a view as serve --demo starts it, with rules warnings.
+func liveView(start time.Time, s tunnel.Snapshot) *View {
+	return &View{Addr: "127.0.0.1:8080", Version: "1.2.3", Start: start,
+		Header: []string{
+			"  connect:  wsgate dial ws://127.0.0.1:8080/   (or: go run . dial ws://127.0.0.1:8080/)",
+			"  or open http://127.0.0.1:8080/ in a browser",
+		},
+		Warnings: []string{
+			"wsgate.conf:7: warning: ProxyPass /chat/ ws://127.0.0.1:9001/chat/: can never match: wsgate.conf:3 ProxyPass /chat ws://127.0.0.1:9001/ matches every path it does",
+			"wsgate.conf:9: warning: ProxyPass /api ws://127.0.0.1:9002/api/: the path has no trailing \"/\" and the URL has one: /apix maps to /api/x",
+		},
+		Detail: func(uint64) (tunnel.Detail, bool) { return snapshottest.Detail(s), true },
+	}
+}
 
 func TestViewGolden(t *testing.T) {
 	start, s := snapshottest.Busy()
@@ -24,18 +58,45 @@ func TestViewGolden(t *testing.T) {
 	st.active[2] = activity{up: s.Tunnels[0].Up.Bytes, down: s.Tunnels[0].Down.Bytes, at: s.Time.Add(-40 * time.Second)}
 	paused := newViewState()
 	paused.paused = true
-	paused.scroll = 1
+	paused.sel, paused.scroll = 1, 1
+
+	// What serve shows on a terminal: keys read, the second tunnel
+	// selected, and each pane in turn.
+	live := liveView(start, s)
+	inPane := func(keys string) *viewState {
+		st := newViewState()
+		st.interactive, st.details = true, true
+		st.observe(s)
+		st.active[2] = activity{at: s.Time.Add(-40 * time.Second)}
+		st.page = 3
+		st.input([]byte(keys))
+		st.fetch(live.Detail)
+		return st
+	}
 
 	cases := []struct {
-		name string
-		w, h int
-		st   *viewState
+		name   string
+		w, h   int
+		v      *View
+		st     *viewState
+		events []string
 	}{
-		{"80x24", 80, 24, st},
-		{"60x20", 60, 20, st},
-		{"40x12", 40, 12, st},
-		{"80x10-paused", 80, 10, paused},
-		{"100x40-balancer", 100, 40, st},
+		{"80x24", 80, 24, v, st, events.last()},
+		{"60x20", 60, 20, v, st, events.last()},
+		{"40x12", 40, 12, v, st, events.last()},
+		{"80x10-paused", 80, 10, v, paused, events.last()},
+		{"100x40-balancer", 100, 40, v, st, events.last()},
+	}
+	for _, size := range []struct{ w, h int }{{80, 24}, {140, 40}} {
+		for _, pane := range []struct{ name, keys string }{{"list", "j"}, {"keys", "?"}, {"warnings", "w"}, {"detail", "\r"}} {
+			cases = append(cases, struct {
+				name   string
+				w, h   int
+				v      *View
+				st     *viewState
+				events []string
+			}{fmt.Sprintf("%dx%d-%s", size.w, size.h, pane.name), size.w, size.h, live, inPane(pane.keys), liveEvents()})
+		}
 	}
 	withBalancer := s
 	withBalancer.Balancers = []tunnel.BalancerInfo{{Name: "balancer://chat", Method: "bybusyness", Members: []tunnel.MemberInfo{
@@ -49,103 +110,106 @@ func TestViewGolden(t *testing.T) {
 			if strings.Contains(tc.name, "balancer") {
 				snap = withBalancer
 			}
-			lines, _ := v.render(snap, events.last(), tc.w, tc.h, tc.st)
-			if len(lines) > tc.h {
-				t.Errorf("%d lines; want at most %d", len(lines), tc.h)
-			}
-			for i, l := range lines {
-				if n := len([]rune(l)); n > tc.w {
-					t.Errorf("line %d is %d wide: %q", i+1, n, l)
-				}
-				if strings.ContainsAny(l, "\x1b\n\r") {
-					t.Errorf("line %d holds a control character: %q", i+1, l)
-				}
-			}
+			lines := tc.v.render(snap, tc.events, tc.w, tc.h, tc.st).lines
+			checkFrame(t, lines, tc.w, tc.h)
 			goldentest.Check(t, filepath.Join("testdata", "view-"+tc.name+".golden"), strings.Join(lines, "\n")+"\n")
 		})
 	}
 }
 
-// TestViewFits renders every size from 1x1 up: no frame may be taller or
-// wider than the screen.
+// checkFrame fails when a frame is taller or wider than the screen, or
+// holds a control character (the goldens are rendered without colour).
+func checkFrame(t *testing.T, lines []string, w, h int) {
+	t.Helper()
+	if len(lines) > h {
+		t.Errorf("%d lines; want at most %d", len(lines), h)
+	}
+	for i, l := range lines {
+		if n := len([]rune(l)); n > w {
+			t.Errorf("line %d is %d wide: %q", i+1, n, l)
+		}
+		if strings.ContainsAny(l, "\x1b\n\r") {
+			t.Errorf("line %d holds a control character: %q", i+1, l)
+		}
+	}
+}
+
+// TestViewFits renders every pane at every size from 1x1 up: no frame
+// may be taller or wider than the screen.
 func TestViewFits(t *testing.T) {
 	start, s := snapshottest.Busy()
-	v := &View{Addr: "127.0.0.1:8080", Version: "1.2.3", Start: start}
-	st := newViewState()
-	st.paused = true
+	v := liveView(start, s)
 	events := []string{"a log line that is rather long, longer than many a narrow terminal is wide"}
-	for w := 1; w <= 120; w++ {
-		for h := 1; h <= 40; h++ {
-			lines, page := v.render(s, events, w, h, st)
-			if len(lines) > h {
-				t.Fatalf("%dx%d: %d lines", w, h, len(lines))
-			}
-			for i, l := range lines {
-				if n := len([]rune(l)); n > w {
-					t.Fatalf("%dx%d: line %d is %d wide: %q", w, h, i+1, n, l)
+	for _, keys := range []string{"", "?", "w", "\r"} {
+		st := newViewState()
+		st.interactive, st.details, st.paused = true, true, true
+		st.observe(s)
+		st.input([]byte(keys))
+		st.fetch(v.Detail)
+		for w := 1; w <= 120; w++ {
+			for h := 1; h <= 40; h++ {
+				f := v.render(s, events, w, h, st)
+				if len(f.lines) > h {
+					t.Fatalf("pane %d, %dx%d: %d lines", st.pane, w, h, len(f.lines))
 				}
-			}
-			if page > len(s.Tunnels) {
-				t.Fatalf("%dx%d: page %d > %d tunnels", w, h, page, len(s.Tunnels))
+				for i, l := range f.lines {
+					if n := len([]rune(l)); n > w {
+						t.Fatalf("pane %d, %dx%d: line %d is %d wide: %q", st.pane, w, h, i+1, n, l)
+					}
+				}
+				if f.page > len(s.Tunnels) {
+					t.Fatalf("%dx%d: page %d > %d tunnels", w, h, f.page, len(s.Tunnels))
+				}
 			}
 		}
 	}
 }
 
-func TestViewKeys(t *testing.T) {
-	cases := []struct {
-		name   string
-		in     []string // successive reads
-		scroll int
-		paused bool
-		quit   bool
-	}{
-		{name: "j twice", in: []string{"jj"}, scroll: 2},
-		{name: "down arrows", in: []string{"\x1b[B\x1bOB"}, scroll: 2},
-		{name: "arrow split across reads", in: []string{"\x1b", "[", "B"}, scroll: 1},
-		{name: "down then up", in: []string{"jjj\x1b[Ak"}, scroll: 1},
-		{name: "not above the top", in: []string{"kkk\x1b[A"}, scroll: 0},
-		{name: "not past the end", in: []string{strings.Repeat("j", 50)}, scroll: 6}, // 10 tunnels, 4 shown
-		{name: "page down", in: []string{"\x1b[6~"}, scroll: 3},
-		{name: "end and home", in: []string{"G", "\x1b[H"}, scroll: 0},
-		{name: "end", in: []string{"\x1b[F"}, scroll: 6},
-		{name: "pause", in: []string{"p"}, paused: true},
-		{name: "pause and resume", in: []string{"p", "p"}},
-		{name: "q quits", in: []string{"q"}, quit: true},
-		{name: "Ctrl-C quits", in: []string{"\x03"}, quit: true},
-		{name: "escape then q", in: []string{"\x1b", "q"}, quit: true},
-		{name: "unknown keys", in: []string{"x\x1b[15~\x1b[Z"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			st := newViewState()
-			st.count, st.page = 10, 4
-			for _, in := range tc.in {
-				st.input([]byte(in))
-			}
-			if st.scroll != tc.scroll || st.paused != tc.paused || st.quit != tc.quit {
-				t.Errorf("after %q: scroll %d, paused %v, quit %v; want %d, %v, %v",
-					tc.in, st.scroll, st.paused, st.quit, tc.scroll, tc.paused, tc.quit)
-			}
-		})
+// TestLogTakesTheRowsLeft checks that on a tall screen the log fills what
+// the tables leave: no row stays blank while log lines are left out, but
+// one (the log needs a label and a line).
+func TestLogTakesTheRowsLeft(t *testing.T) {
+	start, s := snapshottest.Busy()
+	v := liveView(start, s)
+	st := newViewState()
+	events := liveEvents()
+	for h := 24; h <= 60; h++ {
+		lines := v.render(s, events, 120, h, st).lines
+		logged := 0
+		if i := slices.Index(lines, "log"); i >= 0 {
+			logged = len(lines) - i - 1
+		}
+		if len(lines) < h-1 && logged < len(events) || len(lines) < h && logged > 0 && logged < len(events) {
+			t.Errorf("%d rows: %d lines, %d of %d log lines; want every row used", h, len(lines), logged, len(events))
+		}
 	}
 }
 
-// TestViewScroll checks that the keys move the rows render shows.
-func TestViewScroll(t *testing.T) {
+// TestViewColour checks the colours that tell trouble apart: an abnormal
+// close and a 5xx failure in red, a 4xx failure and a warning line in
+// yellow, an error line in red, the selected tunnel in reverse video.
+func TestViewColour(t *testing.T) {
 	start, s := snapshottest.Busy()
-	v := &View{Addr: "a", Version: "v", Start: start}
+	v := liveView(start, s)
+	v.Color = true
 	st := newViewState()
-	lines, page := v.render(s, nil, 80, 5, st)
-	st.count, st.page = len(s.Tunnels), page
-	if page != 1 {
-		t.Fatalf("5 lines show %d open tunnels; want 1:\n%s", page, strings.Join(lines, "\n"))
-	}
-	st.input([]byte("jj"))
-	lines, _ = v.render(s, nil, 80, 5, st)
-	text := strings.Join(lines, "\n")
-	if !strings.Contains(text, "open tunnels 3-3 of 3") || !strings.Contains(text, ":61234") {
-		t.Errorf("after jj, the last tunnel is not shown:\n%s", text)
+	st.interactive = true
+	st.observe(s)
+	lines := v.render(s, liveEvents(), 140, 60, st).lines
+	const red, yellow, reverse = "\x1b[31m", "\x1b[33m", "\x1b[7m"
+	for _, tc := range []struct{ has, colour string }{
+		{"1006 connection reset by peer", red},
+		{"backend refused connection", red},
+		{"origin not allowed", yellow},
+		{"2 warnings (w)", yellow},
+		{"level=WARN", yellow},
+		{"level=ERROR", red},
+		{">", reverse},
+	} {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, tc.has) })
+		if i < 0 || !strings.HasPrefix(lines[i], tc.colour) {
+			t.Errorf("the line with %q is not in %q: %q", tc.has, tc.colour, lines[max(i, 0)])
+		}
 	}
 }
 
@@ -196,6 +260,27 @@ func TestShortCount(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 99999: "99999", 100000: "100k", 1234567: "1.2M", 999999999: "1000M"} {
 		if got := shortCount(n); got != want || len(got) > 5 {
 			t.Errorf("shortCount(%d) = %q; want %q", n, got, want)
+		}
+	}
+}
+
+func TestCloseCell(t *testing.T) {
+	for _, tc := range []struct {
+		f                tunnel.Flow
+		err              string
+		failed, abnormal bool
+		want             string
+	}{
+		{tunnel.Flow{CloseCode: 1000, CloseReason: "bye"}, "", false, false, "1000 bye"},
+		{tunnel.Flow{CloseCode: 1006}, "", false, true, "1006"},
+		{tunnel.Flow{}, "read tcp 127.0.0.1:8080->127.0.0.1:5000: read: connection reset by peer", true, true, "1006 connection reset by peer"},
+		{tunnel.Flow{}, "", true, true, "1006 abnormal"},
+		{tunnel.Flow{}, "", false, true, "-"},
+		{tunnel.Flow{}, "write client: broken pipe", true, false, "write client: broken pipe"},
+		{tunnel.Flow{Raw: true}, "", false, false, "(not ws)"},
+	} {
+		if got := closeCell(tc.f, tc.err, tc.failed, tc.abnormal); got != tc.want {
+			t.Errorf("closeCell(%+v, %q, %v, %v) = %q; want %q", tc.f, tc.err, tc.failed, tc.abnormal, got, tc.want)
 		}
 	}
 }

@@ -3,13 +3,15 @@
 package snapshottest
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/wsgate/wsgate/tunnel"
 )
 
 // Busy is a busy proxy: three routes, three open tunnels, closed
-// ones ending in every way the view tells apart.
+// ones ending in every way the view tells apart (tunnel 4 abnormally, by
+// a reset), and failed upgrades of three kinds.
 func Busy() (start time.Time, s tunnel.Snapshot) {
 	start = time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)
 	now := start.Add(95 * time.Second)
@@ -20,7 +22,7 @@ func Busy() (start time.Time, s tunnel.Snapshot) {
 		return f
 	}
 	s = tunnel.Snapshot{
-		Time: now, Open: 3, Total: 7, Failed: 1, Requests: 7, Up: 5 << 20, Down: 1536,
+		Time: now, Open: 3, Total: 7, Failed: 3, Requests: 7, Up: 5 << 20, Down: 1536,
 		Routes: []tunnel.RouteInfo{
 			{Route: "wsgate.conf:3 /chat/", Open: 2, Total: 5, Up: flow(4<<20+40, 1234), Down: flow(1100, 120)},
 			{Route: "--pass 1 /ws/", Open: 1, Total: 1, Up: flow(12, 1), Down: flow(512, 2)},
@@ -48,6 +50,56 @@ func Busy() (start time.Time, s tunnel.Snapshot) {
 			{ID: 1, Client: "127.0.0.1:53000", Route: "wsgate.conf:3 /chat/", Backend: "ws://127.0.0.1:9001/e",
 				Start: start, End: start.Add(time.Second), ClosedBy: "idle"},
 		},
+		Failures: []tunnel.FailureInfo{
+			{Time: now.Add(-4 * time.Second), Client: "127.0.0.1:53020", Path: "/chat/x", Status: 503,
+				Reason: "backend refused connection",
+				Error:  "dial backend ws://127.0.0.1:9001/chat/x: dial tcp 127.0.0.1:9001: connect: connection refused"},
+			{Time: now.Add(-50 * time.Second), Client: "[::1]:53015", Path: "/ws/", Status: 403, Reason: "origin not allowed",
+				Error: `origin "https://evil.example" is not allowed (WsgateAllowOrigin, --allow-origin)`},
+			{Time: now.Add(-70 * time.Second), Client: "127.0.0.1:53012", Path: "/chat/y", Status: 502, Reason: "bad Sec-WebSocket-Accept",
+				Error: `backend ws://127.0.0.1:9001/chat/y: answered 101 with Sec-WebSocket-Accept "x", which does not match the client's key`},
+		},
 	}
 	return start, s
+}
+
+// Detail is tunnel 2 of Busy seen closely, with tracing on: its
+// handshake and its last messages.
+func Detail(s tunnel.Snapshot) tunnel.Detail {
+	ti := s.Tunnels[0]
+	at := func(ms int) time.Time { return s.Time.Add(-time.Second + time.Duration(ms)*time.Millisecond) }
+	return tunnel.Detail{
+		Info: ti, Method: "GET", Target: "/chat/room-with-a-rather-long-name?token=abcdef", Host: "127.0.0.1:9001",
+		RequestHeader: http.Header{
+			"Sec-Websocket-Key":        {"dGhlIHNhbXBsZSBub25jZQ=="},
+			"Sec-Websocket-Version":    {"13"},
+			"Sec-Websocket-Protocol":   {"chat.v1, chat.v2"},
+			"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"},
+			"Origin":                   {"https://app.example.com"},
+			"User-Agent":               {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
+			"Connection":               {"Upgrade"},
+			"Upgrade":                  {"websocket"},
+			"X-Forwarded-For":          {"127.0.0.1"},
+			"X-Forwarded-Host":         {"127.0.0.1:8080"},
+			"X-Forwarded-Server":       {"wsgate.test"},
+		},
+		Status: 101,
+		ResponseHeader: http.Header{
+			"Upgrade":                  {"websocket"},
+			"Connection":               {"Upgrade"},
+			"Sec-Websocket-Accept":     {"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="},
+			"Sec-Websocket-Protocol":   {"chat.v2"},
+			"Sec-Websocket-Extensions": {"permessage-deflate"},
+		},
+		Subprotocol: "chat.v2", Extensions: "permessage-deflate",
+		Messages: []tunnel.Message{
+			{Tunnel: 2, Time: at(0), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 5, Payload: []byte("hello")},
+			{Tunnel: 2, Time: at(2), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 12, Payload: []byte("hello, alice")},
+			{Tunnel: 2, Time: at(300), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 4, Payload: []byte{0, 1, 0xfe, 0xff}},
+			{Tunnel: 2, Time: at(500), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 203, Truncated: true,
+				Payload: []byte("a long message, cut after sixty-four bytes as the detail keeps i")},
+			{Tunnel: 2, Time: at(700), Dir: tunnel.Down, Opcode: tunnel.OpPing, Len: 0},
+			{Tunnel: 2, Time: at(701), Dir: tunnel.Up, Opcode: tunnel.OpPong, Len: 0},
+		},
+	}
 }
