@@ -90,8 +90,8 @@ func TestFilterMatch(t *testing.T) {
 		{[]string{"event=chat?message"}, chat, chatFields, true},
 		{[]string{"event=chat.*"}, chat, map[string]string{"event": "chatXmessage"}, false}, // the dot is a dot
 		{[]string{"topic~^room:\\d$"}, chat, chatFields, true},
-		{[]string{"op=0"}, chat, chatFields, true},   // not an opcode: the decoded field
-		{[]string{"op=0"}, chat, nil, false},         // which it lacks
+		{[]string{"op=0"}, chat, chatFields, true},    // not an opcode: the decoded field
+		{[]string{"op=0"}, chat, nil, false},          // which it lacks
 		{[]string{"op=text"}, chat, chatFields, true}, // an opcode name: the opcode
 		{[]string{"dir=down event=chat.* size>1k"}, chat, chatFields, true},
 		{[]string{"dir=down event=chat.* size>2k"}, chat, chatFields, false},
