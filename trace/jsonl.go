@@ -41,6 +41,7 @@ type Record struct {
 	Truncated   bool    `json:"truncated,omitempty"`
 	Compressed  bool    `json:"compressed,omitempty"` // RSV1: deflated
 	CloseCode   int     `json:"close_code,omitempty"` // close: 1005 when it had none
+	CloseName   string  `json:"close_name,omitempty"` // the code's name: CloseName
 	CloseReason string  `json:"close_reason,omitempty"`
 }
 
@@ -86,7 +87,7 @@ func newRecord(m tunnel.Message) Record {
 		Compressed: m.Compressed,
 	}
 	if m.Opcode == tunnel.OpClose {
-		r.CloseCode, r.CloseReason = m.CloseCode, m.CloseReason
+		r.CloseCode, r.CloseName, r.CloseReason = m.CloseCode, CloseName(m.CloseCode), m.CloseReason
 		return r
 	}
 	p, _ := payload(m)

@@ -1,53 +1,126 @@
 package trace
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/tunnel"
 )
 
-// Text writes one line per message, for a terminal:
-//
-//	13:02:01.123 #3 → text   5 "hello"
-//	13:02:01.124 #3 ← binary 4 00 01 fe ff
-//	13:02:01.125 #3 → text   40 "The quick brown " … +24 bytes
-//	13:02:01.126 #3 → text   7 [compressed] f2 48 cd c9 c9 07 00
-//	13:02:01.127 #3 ← ping   0
-//	13:02:01.128 #3 → close  1000 "bye"
-//
-// The time is the message's, in its own location, to the millisecond; #3
-// is the tunnel; → is client to backend (tunnel.Up) and ← backend to client
-// (tunnel.Down). Then the opcode and the payload length, and the payload:
-// text as a Go-quoted string, anything else (binary, ping and pong
-// payloads, a compressed message) as hex bytes. A close shows its code and
-// reason instead (1005: the close frame had no code). Payloads are what the
-// Message carries (tunnel.Config.TraceBytes, 16 in the example); a cut one
-// says how many bytes are left out.
-//
-// The output is meant for a terminal, so it never contains a control
-// character but the final newline: quoting escapes them, and any other
-// non-printable rune, as \x1b, \u202e and the like.
-type Text struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
-	err error
+// Format is how Text shows a message (--trace-format).
+type Format int
+
+const (
+	// Compact is one line per message, payload included:
+	//
+	//	+0.012s #3 wsgate.conf:3 /chat/ → text   5 "hello"
+	Compact Format = iota
+	// Pretty is Compact's line, followed for a JSON object or array by
+	// the JSON indented (and coloured, given Colors), and for a binary or
+	// compressed payload by a hex dump with offsets and an ASCII column.
+	Pretty
+	// Raw is Compact's line with the payload as it is, unquoted: text and
+	// binary bytes reach the output untouched, control characters and
+	// newlines included. For a pipe or a file, not a terminal.
+	Raw
+)
+
+// ParseFormat reads "compact", "pretty" or "raw".
+func ParseFormat(s string) (Format, error) {
+	for f := Compact; f <= Raw; f++ {
+		if f.String() == s {
+			return f, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want pretty, compact or raw", s)
 }
 
-// NewText returns a Text that writes to w.
+func (f Format) String() string {
+	switch f {
+	case Pretty:
+		return "pretty"
+	case Raw:
+		return "raw"
+	}
+	return "compact"
+}
+
+// Colors colours Pretty's JSON: each func wraps a token in its terminal
+// colour. A nil func leaves its tokens plain; a nil *Colors, all of them.
+type Colors struct {
+	Key, String, Number, Literal func(string) string
+}
+
+// TextOptions are Text's settings. The zero value is Compact, no colour,
+// and clock times, as NewText.
+type TextOptions struct {
+	Format Format
+	Colors *Colors
+	// Tunnels, when set, gives each line its tunnel's rule and a time
+	// relative to the tunnel's start (+1.234s) instead of the clock.
+	Tunnels *Tunnels
+}
+
+// Text writes messages for a terminal, one line each, in Compact format:
+//
+//	+0.000s #3 wsgate.conf:3 /chat/ → text   5 "hello"
+//	+0.001s #3 wsgate.conf:3 /chat/ ← binary 4 00 01 fe ff
+//	+0.002s #3 wsgate.conf:3 /chat/ → text   40 "The quick brown " … +24 bytes
+//	+0.003s #3 wsgate.conf:3 /chat/ → text   7 [compressed] f2 48 cd c9 c9 07 00
+//	+0.004s #3 wsgate.conf:3 /chat/ ← ping   0
+//	+0.005s #3 wsgate.conf:3 /chat/ → close  1000 normal closure "bye"
+//
+// The time is the message's, since its tunnel opened (or the clock time,
+// to the millisecond, for a tunnel that TextOptions.Tunnels does not
+// know); #3 is the tunnel and then its rule; → is client to backend
+// (tunnel.Up) and ← backend to client (tunnel.Down). Then the opcode and
+// the payload length, and the payload: text as a Go-quoted string,
+// anything else (binary, ping and pong payloads, a compressed message) as
+// hex bytes. A close shows its code, the code's name (CloseName) and its
+// reason instead (1005: the close frame had no code). Payloads are what
+// the Message carries (tunnel.Config.TraceBytes, 16 in the example); a cut
+// one says how many bytes are left out.
+//
+// Compact and Pretty output never contains a control character but the
+// newlines that end lines, and colour sequences when Colors is given:
+// quoting escapes them, and any other non-printable rune, as \x1b, \u202e
+// and the like. Raw is the exception, by request.
+type Text struct {
+	mu   sync.Mutex
+	w    io.Writer
+	opts TextOptions
+	buf  []byte
+	err  error
+}
+
+// NewText returns a Text that writes Compact lines with clock times to w.
 func NewText(w io.Writer) *Text { return &Text{w: w} }
 
-// Message writes m's line. After a write error it writes nothing more; Err
-// returns that error.
+// NewTextOptions returns a Text that writes to w as opts say.
+func NewTextOptions(w io.Writer, opts TextOptions) *Text { return &Text{w: w, opts: opts} }
+
+// Message writes m's line (and for Pretty the lines under it), in one
+// Write. After a write error it writes nothing more; Err returns that
+// error.
 func (t *Text) Message(m tunnel.Message) {
+	var o Opened
+	if t.opts.Tunnels != nil {
+		o, _ = t.opts.Tunnels.Get(m.Tunnel)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.err != nil {
 		return
 	}
-	t.buf = appendText(t.buf[:0], m)
+	t.buf = appendMessage(t.buf[:0], m, o, t.opts)
 	_, t.err = t.w.Write(t.buf)
 }
 
@@ -58,18 +131,105 @@ func (t *Text) Err() error {
 	return t.err
 }
 
-// Line is m's line as Text writes it, without the newline: for a view of
-// a few messages (the live view's detail pane) that reads like --trace.
+// Line is m's line as Text writes it in Compact format with clock times,
+// without the newline: for a view of a few messages (the live view's
+// detail pane) that reads like --trace.
 func Line(m tunnel.Message) string {
 	b := appendText(nil, m)
 	return string(b[:len(b)-1])
 }
 
-// appendText appends m's line, newline included, to b.
+// Opened is what Tunnels keeps of an open tunnel.
+type Opened struct {
+	Route string // the rule's name, as in tunnel.TunnelInfo
+	Start time.Time
+}
+
+// Tunnels remembers the rule and start of each open tunnel, from the
+// events of tunnel.Config.OnTunnel, for Text's lines and Filter's route=.
+// The zero value is ready; it is safe for concurrent use.
+type Tunnels struct {
+	mu sync.RWMutex
+	m  map[uint64]Opened
+}
+
+// Tunnel records a tunnel that opens and forgets one that closes: the
+// server reports a close after the tunnel's last message.
+func (ts *Tunnels) Tunnel(ev tunnel.TunnelEvent) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ev.Closed {
+		delete(ts.m, ev.Info.ID)
+		return
+	}
+	if ts.m == nil {
+		ts.m = make(map[uint64]Opened)
+	}
+	ts.m[ev.Info.ID] = Opened{Route: ev.Info.Route, Start: ev.Info.Start}
+}
+
+// Get returns what is known of tunnel id.
+func (ts *Tunnels) Get(id uint64) (Opened, bool) {
+	ts.mu.RLock()
+	defer ts.mu.RUnlock()
+	o, ok := ts.m[id]
+	return o, ok
+}
+
+// CloseName names a close status code (RFC 6455 §7.4, and the IANA
+// registry for 1012 to 1015): "normal closure" for 1000, "registered" for
+// 3000 to 3999, "private" for 4000 to 4999, "" for a code without one.
+func CloseName(code int) string {
+	switch {
+	case code >= 3000 && code <= 3999:
+		return "registered"
+	case code >= 4000 && code <= 4999:
+		return "private"
+	}
+	return closeNames[code]
+}
+
+var closeNames = map[int]string{
+	1000: "normal closure",
+	1001: "going away",
+	1002: "protocol error",
+	1003: "unsupported data",
+	1004: "reserved",
+	1005: "no status",
+	1006: "abnormal",
+	1007: "invalid payload",
+	1008: "policy violation",
+	1009: "message too big",
+	1010: "mandatory extension",
+	1011: "internal error",
+	1012: "service restart",
+	1013: "try again later",
+	1014: "bad gateway",
+	1015: "TLS handshake",
+}
+
+// appendText appends m's Compact line with the clock time, newline
+// included, to b.
 func appendText(b []byte, m tunnel.Message) []byte {
-	b = m.Time.AppendFormat(b, "15:04:05.000")
+	return appendMessage(b, m, Opened{}, TextOptions{})
+}
+
+// appendMessage appends m as opts say; o is its tunnel, zero when unknown.
+func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions) []byte {
+	if o.Start.IsZero() {
+		b = m.Time.AppendFormat(b, "15:04:05.000")
+	} else {
+		ms := max(m.Time.Sub(o.Start).Milliseconds(), 0)
+		b = append(b, '+')
+		b = strconv.AppendInt(b, ms/1000, 10)
+		b = append(b, '.', byte('0'+ms/100%10), byte('0'+ms/10%10), byte('0'+ms%10), 's')
+	}
 	b = append(b, " #"...)
 	b = strconv.AppendUint(b, m.Tunnel, 10)
+	if o.Route != "" {
+		b = append(b, ' ')
+		b = appendPrintable(b, o.Route)
+	}
 	if m.Dir == tunnel.Up {
 		b = append(b, " → "...)
 	} else {
@@ -83,6 +243,10 @@ func appendText(b []byte, m tunnel.Message) []byte {
 	b = append(b, ' ')
 	if m.Opcode == tunnel.OpClose {
 		b = strconv.AppendInt(b, int64(m.CloseCode), 10)
+		if name := CloseName(m.CloseCode); name != "" {
+			b = append(b, ' ')
+			b = append(b, name...)
+		}
 		if m.CloseReason != "" {
 			b = append(b, ' ')
 			b = strconv.AppendQuote(b, m.CloseReason)
@@ -94,7 +258,23 @@ func appendText(b []byte, m tunnel.Message) []byte {
 		b = append(b, " [compressed]"...)
 	}
 	p, rest := payload(m)
+	var below []byte // Pretty's block under the line
 	switch {
+	case opts.Format == Raw:
+		if len(p) > 0 {
+			b = append(append(b, ' '), p...)
+		}
+	case opts.Format == Pretty && isText(m) && isJSONDoc(p):
+		if pretty, ok := prettyJSON(p, opts.Colors); ok {
+			below = pretty
+		} else if m.Truncated {
+			b = append(b, " [cut JSON]"...)
+		}
+		if below == nil {
+			b = strconv.AppendQuote(append(b, ' '), string(p))
+		}
+	case opts.Format == Pretty && (m.Opcode == tunnel.OpBinary || m.Compressed) && len(p) > 0:
+		below = appendHexDump(nil, p)
 	case isText(m):
 		b = append(b, ' ')
 		b = strconv.AppendQuote(b, string(p))
@@ -106,7 +286,22 @@ func appendText(b []byte, m tunnel.Message) []byte {
 		b = strconv.AppendInt(b, rest, 10)
 		b = append(b, " bytes"...)
 	}
-	return append(b, '\n')
+	b = append(b, '\n')
+	return append(b, below...)
+}
+
+// appendPrintable appends s, with any rune a terminal would act on written
+// as a Go escape.
+func appendPrintable(b []byte, s string) []byte {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			q := strconv.QuoteRune(r)
+			b = append(b, q[1:len(q)-1]...)
+			continue
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return b
 }
 
 // appendHex appends p as lower-case hex bytes separated by spaces.
@@ -119,4 +314,141 @@ func appendHex(b, p []byte) []byte {
 		b = append(b, digits[c>>4], digits[c&0xf])
 	}
 	return b
+}
+
+// appendHexDump appends p as hexdump -C does, indented two spaces: an
+// offset, 16 bytes in hex in two groups of 8, and the bytes as ASCII with
+// a dot for any other byte. The offset has 6 digits: a payload is at most
+// 1 MiB (--trace-bytes).
+func appendHexDump(b, p []byte) []byte {
+	const digits = "0123456789abcdef"
+	for off := 0; off < len(p); off += 16 {
+		row := p[off:min(off+16, len(p))]
+		b = append(b, "  "...)
+		for shift := 20; shift >= 0; shift -= 4 {
+			b = append(b, digits[off>>shift&0xf])
+		}
+		b = append(b, ' ')
+		for i := range 16 {
+			if i == 8 {
+				b = append(b, ' ')
+			}
+			if i < len(row) {
+				b = append(b, ' ', digits[row[i]>>4], digits[row[i]&0xf])
+			} else {
+				b = append(b, "   "...)
+			}
+		}
+		b = append(b, "  |"...)
+		for _, c := range row {
+			if c < 0x20 || c > 0x7e {
+				c = '.'
+			}
+			b = append(b, c)
+		}
+		b = append(b, "|\n"...)
+	}
+	return b
+}
+
+// isJSONDoc reports whether p looks like a JSON object or array: the ones
+// worth indenting.
+func isJSONDoc(p []byte) bool {
+	p = bytes.TrimLeft(p, " \t\r\n")
+	return len(p) > 0 && (p[0] == '{' || p[0] == '[')
+}
+
+// prettyJSON returns p indented, each line two spaces in and ending in a
+// newline, with its tokens coloured by c. Not ok when p is not valid
+// UTF-8 JSON. Runes a terminal would act on are written as \u escapes.
+func prettyJSON(p []byte, c *Colors) ([]byte, bool) {
+	if !utf8.Valid(p) {
+		return nil, false
+	}
+	var ind bytes.Buffer
+	if json.Indent(&ind, p, "  ", "  ") != nil {
+		return nil, false
+	}
+	var cs Colors
+	if c != nil {
+		cs = *c
+	}
+	src := ind.Bytes()
+	out := make([]byte, 0, len(src)*2)
+	out = append(out, "  "...)
+	for i := 0; i < len(src); {
+		switch ch := src[i]; {
+		case ch == '"':
+			j := stringEnd(src, i)
+			tok := string(escapeUnprintable(src[i:j]))
+			k := j
+			for k < len(src) && src[k] == ' ' {
+				k++
+			}
+			if k < len(src) && src[k] == ':' {
+				out = append(out, paint(cs.Key, tok)...)
+			} else {
+				out = append(out, paint(cs.String, tok)...)
+			}
+			i = j
+		case ch == '-' || ch >= '0' && ch <= '9':
+			j := i
+			for j < len(src) && bytes.IndexByte([]byte("+-.eE0123456789"), src[j]) >= 0 {
+				j++
+			}
+			out = append(out, paint(cs.Number, string(src[i:j]))...)
+			i = j
+		case ch >= 'a' && ch <= 'z':
+			j := i
+			for j < len(src) && src[j] >= 'a' && src[j] <= 'z' {
+				j++
+			}
+			out = append(out, paint(cs.Literal, string(src[i:j]))...)
+			i = j
+		default:
+			out = append(out, ch)
+			i++
+		}
+	}
+	return append(out, '\n'), true
+}
+
+// stringEnd returns the index just after the JSON string that starts at i.
+func stringEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(src)
+}
+
+// escapeUnprintable rewrites the runes of a JSON string that a terminal
+// would act on (DEL, C1 controls, bidi overrides...) as \u escapes, which
+// keep it the same JSON string.
+func escapeUnprintable(s []byte) []byte {
+	var out []byte
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRune(s[i:])
+		if unicode.IsPrint(r) {
+			out = append(out, s[i:i+n]...)
+		} else if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += n
+	}
+	return out
+}
+
+// paint colours tok with f, if there is one.
+func paint(f func(string) string, tok string) string {
+	if f == nil {
+		return tok
+	}
+	return f(tok)
 }

@@ -2,8 +2,11 @@ package trace
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +135,130 @@ func TestTextStopsAfterWriteError(t *testing.T) {
 	if w.n != 1 || tx.Err() == nil {
 		t.Errorf("after a failed write: %d writes, Err() = %v; want 1 write and the error", w.n, tx.Err())
 	}
+}
+
+// formatSamples are samples() and messages that the formats other than
+// Compact show differently: JSON whole and cut, a long binary payload,
+// close codes of every kind.
+func formatSamples() []tunnel.Message {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	doc := `{"event":"chat.message","data":{"n":-1.5e3,"ok":true,"none":null,"tags":["a","\u202e\u007f"],"s":"é\"\\","raw":"` + "\u202e\x7f\u0085" + `"}}`
+	arr := `[1,2,{"a":[]}]`
+	bin := make([]byte, 40)
+	for i := range bin {
+		bin[i] = byte(i * 7)
+	}
+	copy(bin[20:], "hello, world")
+	ms := append(samples(),
+		tunnel.Message{Tunnel: 3, Time: at(1500), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: int64(len(doc)), Payload: []byte(doc)},
+		tunnel.Message{Tunnel: 3, Time: at(1501), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: int64(len(arr)), Payload: []byte(arr)},
+		tunnel.Message{Tunnel: 3, Time: at(1502), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: int64(len(doc)), Payload: []byte(doc[:24]), Truncated: true},
+		tunnel.Message{Tunnel: 3, Time: at(1503), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 9, Payload: []byte(`{"a": 1,}`)},
+		tunnel.Message{Tunnel: 3, Time: at(1504), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 100, Payload: bin, Truncated: true},
+		tunnel.Message{Tunnel: 3, Time: at(1505), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 12, Payload: []byte("line1\nline2\n")},
+	)
+	for i, code := range []int{1001, 1002, 1003, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015, 3000, 3999, 4999, 1016, 2999} {
+		ms = append(ms, tunnel.Message{Tunnel: 12, Time: at(61_000 + i), Dir: tunnel.Down, Opcode: tunnel.OpClose, Len: 2, CloseCode: code})
+	}
+	return ms
+}
+
+// tunnels knows tunnel 3 and 12, opened a little before the first sample;
+// tunnel 12 has a rule name that needs escaping.
+func tunnels() *Tunnels {
+	ts := &Tunnels{}
+	ts.Tunnel(tunnel.TunnelEvent{Info: tunnel.TunnelInfo{ID: 3, Route: "wsgate.conf:3 /chat/", Start: t0.Add(-250 * time.Millisecond)}})
+	ts.Tunnel(tunnel.TunnelEvent{Info: tunnel.TunnelInfo{ID: 12, Route: "--pass:1 /x\x1b[2J/", Start: t0}})
+	ts.Tunnel(tunnel.TunnelEvent{Info: tunnel.TunnelInfo{ID: 99, Route: "gone", Start: t0}})
+	ts.Tunnel(tunnel.TunnelEvent{Closed: true, Info: tunnel.TunnelInfo{ID: 99}})
+	return ts
+}
+
+// ansi is a palette of real terminal colours, as cmd hands fatih/color's.
+var ansi = &Colors{
+	Key:     func(s string) string { return "\x1b[34;1m" + s + "\x1b[0m" },
+	String:  func(s string) string { return "\x1b[32m" + s + "\x1b[0m" },
+	Number:  func(s string) string { return "\x1b[36m" + s + "\x1b[0m" },
+	Literal: func(s string) string { return "\x1b[35m" + s + "\x1b[0m" },
+}
+
+func TestTextFormatsGolden(t *testing.T) {
+	cases := []struct {
+		name string
+		opts TextOptions
+	}{
+		{"compact", TextOptions{Format: Compact, Tunnels: tunnels()}},
+		{"pretty", TextOptions{Format: Pretty, Tunnels: tunnels()}},
+		{"pretty-color", TextOptions{Format: Pretty, Tunnels: tunnels(), Colors: ansi}},
+		{"raw", TextOptions{Format: Raw, Tunnels: tunnels()}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tx := NewTextOptions(&b, tc.opts)
+			for _, m := range formatSamples() {
+				tx.Message(m)
+			}
+			goldentest.Check(t, filepath.Join("testdata", "text-"+tc.name+".golden"), b.String())
+			if tc.opts.Format == Raw {
+				return
+			}
+			out := b.String()
+			if tc.opts.Colors != nil {
+				out = regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(out, "")
+			}
+			for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+				checkPrintable(t, i+1, line)
+			}
+		})
+	}
+}
+
+func TestCloseName(t *testing.T) {
+	cases := map[int]string{1000: "normal closure", 1005: "no status", 1006: "abnormal", 1015: "TLS handshake",
+		999: "", 1016: "", 2999: "", 3000: "registered", 3999: "registered", 4000: "private", 4999: "private", 5000: ""}
+	for code, want := range cases {
+		if got := CloseName(code); got != want {
+			t.Errorf("CloseName(%d) = %q; want %q", code, got, want)
+		}
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, f := range []Format{Compact, Pretty, Raw} {
+		if got, err := ParseFormat(f.String()); got != f || err != nil {
+			t.Errorf("ParseFormat(%q) = %v, %v; want %v", f, got, err, f)
+		}
+	}
+	if _, err := ParseFormat("json"); err == nil || err.Error() != `"json": want pretty, compact or raw` {
+		t.Errorf("ParseFormat(json) error = %v", err)
+	}
+}
+
+// FuzzPretty checks that Pretty gets no control character onto the
+// terminal whatever the payload, and that a JSON document it indents
+// still means the same.
+func FuzzPretty(f *testing.F) {
+	for _, m := range formatSamples() {
+		f.Add(uint8(m.Opcode), m.Payload, m.Truncated)
+	}
+	f.Fuzz(func(t *testing.T, op uint8, p []byte, truncated bool) {
+		m := tunnel.Message{Tunnel: 1, Time: t0, Opcode: tunnel.Opcode(op & 0xf), Len: int64(len(p)),
+			Payload: p, Truncated: truncated, CloseCode: 1000}
+		out := string(appendMessage(nil, m, Opened{}, TextOptions{Format: Pretty}))
+		if !strings.HasSuffix(out, "\n") {
+			t.Fatalf("no final newline: %q", out)
+		}
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		for i, line := range lines {
+			checkPrintable(t, i+1, line)
+		}
+		if len(lines) > 1 && m.Opcode == tunnel.OpText && json.Valid(p) {
+			var a, b any
+			json.Unmarshal(p, &a)
+			if err := json.Unmarshal([]byte(strings.Join(lines[1:], "\n")), &b); err != nil || !reflect.DeepEqual(a, b) {
+				t.Fatalf("indented %q as %q (%v)", p, lines[1:], err)
+			}
+		}
+	})
 }
