@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/fatih/color"
 	"github.com/urfave/cli/v3"
 
 	"github.com/wsgate/wsgate/trace"
@@ -22,6 +23,8 @@ func traceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "trace-file", TakesFile: true, Usage: "write every message to `FILE` as JSON Lines (fields: docs/observe.md)"},
 		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
 		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many `BYTES` of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
+		&cli.StringFlag{Name: "trace-format", Usage: "how --trace shows messages, `FORMAT`: pretty (JSON indented, binary as a hex dump), compact (one line each) or raw (payloads as they are); default pretty on a terminal, else compact"},
+		&cli.StringSliceFlag{Name: "trace-filter", Usage: "trace only the messages that `EXPR` matches, e.g. 'dir=down op=text size>1k' (repeatable: any may match; grammar: docs/observe.md)"},
 		&cli.BoolFlag{Name: "trace-keep-compression", Usage: "do not remove permessage-deflate from upgrade requests while tracing (compressed payloads then show as hex)"},
 	}
 }
@@ -38,6 +41,10 @@ type tracing struct {
 	bytes     int
 	keep      bool
 	closed    bool
+	// tunnels knows each open tunnel's rule and start, for the text
+	// lines and route= terms; filter is --trace-filter (nil: all).
+	tunnels *trace.Tunnels
+	filter  *trace.Filter
 }
 
 // newTracing checks the trace flags and opens the files they name, so that
@@ -47,16 +54,26 @@ type tracing struct {
 func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
 	on := cmd.Bool("trace") || cmd.String("trace-file") != "" || cmd.String("har") != ""
 	if !on {
-		for _, name := range []string{"trace-bytes", "trace-keep-compression"} {
+		for _, name := range []string{"trace-bytes", "trace-keep-compression", "trace-format", "trace-filter"} {
 			if cmd.IsSet(name) {
 				return nil, usagef("--%s applies to --trace, --trace-file or --har; none is given", name)
 			}
 		}
 		return nil, nil
 	}
-	tr := &tracing{bytes: cmd.Int("trace-bytes"), keep: cmd.Bool("trace-keep-compression")}
+	tr := &tracing{bytes: cmd.Int("trace-bytes"), keep: cmd.Bool("trace-keep-compression"), tunnels: &trace.Tunnels{}}
 	if tr.bytes < 1 || tr.bytes > maxTraceBytes {
 		return nil, usagef("--trace-bytes %d: want 1 to %d", tr.bytes, maxTraceBytes)
+	}
+	opts, err := textOptions(cmd, e)
+	if err != nil {
+		return nil, err
+	}
+	opts.Tunnels = tr.tunnels
+	if exprs := cmd.StringSlice("trace-filter"); len(exprs) > 0 {
+		if tr.filter, err = trace.ParseFilter(exprs); err != nil {
+			return nil, usagef("--trace-filter %w", err)
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -64,7 +81,7 @@ func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
 		}
 	}()
 	if cmd.Bool("trace") {
-		tr.text = trace.NewText(e.stdout)
+		tr.text = trace.NewTextOptions(e.stdout, opts)
 	}
 	if path := cmd.String("trace-file"); path != "" {
 		if tr.jsonlFile, err = os.Create(path); err != nil {
@@ -81,6 +98,43 @@ func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
 	return tr, nil
 }
 
+// textOptions reads --trace-format: pretty on a terminal and compact
+// otherwise unless it says, and colour for pretty on a terminal unless
+// NO_COLOR is set (https://no-color.org).
+func textOptions(cmd *cli.Command, e *env) (trace.TextOptions, error) {
+	var opts trace.TextOptions
+	if cmd.IsSet("trace-format") && !cmd.Bool("trace") {
+		return opts, usagef("--trace-format applies to --trace, which is not given")
+	}
+	switch s := cmd.String("trace-format"); {
+	case s != "":
+		f, err := trace.ParseFormat(s)
+		if err != nil {
+			return opts, usagef("--trace-format %w", err)
+		}
+		opts.Format = f
+	case e.terminal:
+		opts.Format = trace.Pretty
+	}
+	if e.terminal && e.getenv("NO_COLOR") == "" {
+		opts.Colors = traceColors()
+	}
+	return opts, nil
+}
+
+// traceColors is the palette of pretty JSON: keys blue, strings green,
+// numbers cyan, true, false and null magenta. The caller has decided that
+// colour is wanted: fatih/color's own check looks at os.Stdout.
+func traceColors() *trace.Colors {
+	paint := func(attrs ...color.Attribute) func(string) string {
+		c := color.New(attrs...)
+		c.EnableColor()
+		return func(s string) string { return c.Sprint(s) }
+	}
+	return &trace.Colors{Key: paint(color.FgBlue, color.Bold), String: paint(color.FgGreen),
+		Number: paint(color.FgCyan), Literal: paint(color.FgMagenta)}
+}
+
 // configure gives cfg the hooks and settings of the trace.
 func (tr *tracing) configure(cfg *tunnel.Config) {
 	if tr == nil {
@@ -89,13 +143,27 @@ func (tr *tracing) configure(cfg *tunnel.Config) {
 	cfg.TraceBytes = tr.bytes
 	cfg.StripCompression = !tr.keep
 	cfg.OnMessage = tr.message
+	cfg.OnTunnel = tr.tunnel
+}
+
+// tunnel records a tunnel that opens or closes, from its handler.
+func (tr *tracing) tunnel(ev tunnel.TunnelEvent) {
+	tr.tunnels.Tunnel(ev)
 	if tr.har != nil {
-		cfg.OnTunnel = tr.har.Tunnel
+		tr.har.Tunnel(ev)
 	}
 }
 
-// message hands m to every writer that is on, from a relay goroutine.
+// message hands m to every writer that is on, from a relay goroutine,
+// unless --trace-filter leaves it out. Decoded fields (event=...) are not
+// known yet: a term on one matches nothing.
 func (tr *tracing) message(m tunnel.Message) {
+	if tr.filter != nil {
+		o, _ := tr.tunnels.Get(m.Tunnel)
+		if !tr.filter.Match(m, o.Route, nil) {
+			return
+		}
+	}
 	if tr.text != nil {
 		tr.text.Message(m)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,11 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/urfave/cli/v3"
 
 	"github.com/wsgate/wsgate/internal/syncbuf"
 	"github.com/wsgate/wsgate/trace"
@@ -132,9 +135,11 @@ func TestServeTrace(t *testing.T) {
 		`→ binary 4 00 01 fe ff`, `← binary 4 00 01 fe ff`,
 		`→ text   1000 "aaaaaaaaaaaaaaaa" … +984 bytes`, `← text   1000 "aaaaaaaaaaaaaaaa" … +984 bytes`,
 		`→ ping   1 31`, `← pong   1 31`,
-		`→ close  1000 "bye"`, `← close  1000 "bye"`,
+		`→ close  1000 normal closure "bye"`, `← close  1000 normal closure "bye"`,
 	}
-	line := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d\d\d #1 (.*)$`)
+	// Not a terminal: compact lines, timed from the tunnel's start, with
+	// its rule.
+	line := regexp.MustCompile(`(?m)^\+\d+\.\d\d\ds #1 backend URL / (.*)$`)
 	var got []string
 	for _, m := range line.FindAllStringSubmatch(r.stdout, -1) {
 		got = append(got, m[1])
@@ -143,7 +148,7 @@ func TestServeTrace(t *testing.T) {
 		t.Errorf("%d trace lines; want %d:\n%s", len(got), len(want), r.stdout)
 	}
 	for _, w := range want {
-		if !strings.Contains(r.stdout, " #1 "+w+"\n") {
+		if !strings.Contains(r.stdout, " #1 backend URL / "+w+"\n") {
 			t.Errorf("no trace line %q in:\n%s", w, r.stdout)
 		}
 	}
@@ -309,6 +314,11 @@ func TestTraceUsage(t *testing.T) {
 		{"bytes 0", []string{"--trace", "--trace-bytes", "0"}, "--trace-bytes 0: want 1 to 1048576"},
 		{"bytes without trace", []string{"--trace-bytes", "64"}, "--trace-bytes applies to --trace, --trace-file or --har"},
 		{"keep without trace", []string{"--trace-keep-compression"}, "--trace-keep-compression applies to"},
+		{"filter without trace", []string{"--trace-filter", "dir=up"}, "--trace-filter applies to --trace, --trace-file or --har"},
+		{"format without trace", []string{"--trace-format", "raw"}, "--trace-format applies to --trace, --trace-file or --har"},
+		{"format without text", []string{"--trace-file", os.DevNull, "--trace-format", "raw"}, "wsgate: --trace-format applies to --trace, which is not given"},
+		{"bad format", []string{"--trace", "--trace-format", "json"}, `wsgate: --trace-format "json": want pretty, compact or raw`},
+		{"bad filter", []string{"--trace", "--trace-filter", "dir=up", "--trace-filter", "dir=down size!=3"}, "wsgate: --trace-filter 2:14: unknown operator \"!=\" (want =, ~, >, <, >= or <=)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,5 +372,122 @@ func validateHAR(t *testing.T, path string) {
 	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("har-validator: %v\n%s", err, out)
+	}
+}
+
+// TestServeTraceFilter runs serve with the built-in echo backend and two
+// --trace-filter expressions: only the messages either matches are
+// printed, by --trace and into the --trace-file alike, and pretty prints
+// JSON indented (no colour: standard output is not a terminal).
+func TestServeTraceFilter(t *testing.T) {
+	t.Parallel()
+	jsonl := filepath.Join(t.TempDir(), "out.jsonl")
+	r := serveWhile(t, 1, []string{"--demo", "--trace", "--trace-format", "pretty", "--trace-file", jsonl,
+		"--trace-filter", "dir=down op=text size>=1k", "--trace-filter", `dir=down text~^\{ route=/`,
+		"--trace-filter", "op=close dir=up"}, func(addr string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/", nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer c.CloseNow()
+		for _, m := range []struct {
+			typ  websocket.MessageType
+			data string
+		}{
+			{websocket.MessageText, "hello"},
+			{websocket.MessageText, `{"event":"chat","n":1}`},
+			{websocket.MessageBinary, strings.Repeat("b", 2000)},
+			{websocket.MessageText, strings.Repeat("a", 1024)},
+		} {
+			if err := c.Write(ctx, m.typ, []byte(m.data)); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := c.Read(ctx); err != nil || string(got) != m.data {
+				t.Fatalf("echo of %.20q = %.20q, %v", m.data, got, err)
+			}
+		}
+		read := make(chan struct{})
+		go func() { c.Read(ctx); close(read) }()
+		c.Close(websocket.StatusGoingAway, "later")
+		<-read
+	})
+	if r.code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
+	}
+	lines := regexp.MustCompile(`(?m)^\+\d+\.\d\d\ds #1 --demo /.*(\n  .*)*`)
+	got := lines.FindAllString(r.stdout, -1)
+	for i := range got {
+		got[i] = got[i][strings.Index(got[i], "#1"):]
+	}
+	want := []string{
+		"#1 --demo / ← text   22\n  {\n    \"event\": \"chat\",\n    \"n\": 1\n  }",
+		`#1 --demo / ← text   1024 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" … +768 bytes`,
+		`#1 --demo / → close  1001 going away "later"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("trace lines:\n%s\nwant:\n%s\nin:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), r.stdout)
+	}
+	data, err := os.ReadFile(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec trace.Record
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		recs = append(recs, fmt.Sprintf("%s %s %d %s", rec.Dir, rec.Opcode, rec.Len, rec.CloseName))
+	}
+	if want := []string{"down text 22 ", "down text 1024 ", "up close 7 going away"}; !slices.Equal(recs, want) {
+		t.Errorf("--trace-file records %q; want %q", recs, want)
+	}
+}
+
+// TestTraceTextOptions checks --trace-format's default (pretty on a
+// terminal, compact otherwise) and that colour needs a terminal and no
+// NO_COLOR.
+func TestTraceTextOptions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		args     []string
+		terminal bool
+		noColor  string
+		format   trace.Format
+		color    bool
+	}{
+		{nil, false, "", trace.Compact, false},
+		{nil, true, "", trace.Pretty, true},
+		{nil, true, "1", trace.Pretty, false},
+		{[]string{"--trace-format", "compact"}, true, "", trace.Compact, true},
+		{[]string{"--trace-format", "pretty"}, false, "", trace.Pretty, false},
+		{[]string{"--trace-format", "raw"}, false, "", trace.Raw, false},
+	}
+	for _, tc := range cases {
+		e := &env{terminal: tc.terminal, getenv: func(k string) string {
+			if k == "NO_COLOR" {
+				return tc.noColor
+			}
+			return ""
+		}}
+		var opts trace.TextOptions
+		c := &cli.Command{Name: "serve", Flags: traceFlags(), Action: func(_ context.Context, c *cli.Command) (err error) {
+			opts, err = textOptions(c, e)
+			return err
+		}}
+		if err := c.Run(context.Background(), append([]string{"serve", "--trace"}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		if opts.Format != tc.format || (opts.Colors != nil) != tc.color {
+			t.Errorf("%q, terminal %v, NO_COLOR=%q: format %v, colour %v; want %v, %v",
+				tc.args, tc.terminal, tc.noColor, opts.Format, opts.Colors != nil, tc.format, tc.color)
+		}
+		if opts.Colors != nil {
+			if got := opts.Colors.Key(`"k"`); got != "\x1b[34;1m\"k\"\x1b[0;22m" {
+				t.Errorf("key colour %q; want bold blue", got)
+			}
+		}
 	}
 }
