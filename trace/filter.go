@@ -296,8 +296,9 @@ func (t term) match(m tunnel.Message, route string, fields map[string]string) bo
 		if t.re.MatchString(route) {
 			return true
 		}
-		_, path, ok := strings.Cut(route, " ")
-		return ok && t.re.MatchString(path)
+		// The path is the last word: "wsgate.conf:3 /chat/", "--pass 1 /chat/".
+		i := strings.LastIndexByte(route, ' ')
+		return i >= 0 && t.re.MatchString(route[i+1:])
 	case "text":
 		if !isText(m) {
 			return false

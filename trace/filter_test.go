@@ -48,6 +48,7 @@ func TestFilterMatch(t *testing.T) {
 	ping := tunnel.Message{Dir: tunnel.Up, Opcode: tunnel.OpPing, Len: 0}
 	zipped := tunnel.Message{Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 5, Compressed: true, Payload: []byte("hello")}
 	const route = "wsgate.conf:3 /chat/"
+	const passRoute = "--pass 2 /chat/"
 	chatFields := map[string]string{"event": "chat.message", "op": "0", "topic": "room:1"}
 	cases := []struct {
 		exprs  []string
@@ -109,6 +110,10 @@ func TestFilterMatch(t *testing.T) {
 			t.Errorf("ParseFilter(%q).Match(%s %s %d, %v) = %v; want %v",
 				tc.exprs, tc.m.Dir, tc.m.Opcode, tc.m.Len, tc.fields, got, tc.want)
 		}
+	}
+	f, _ := ParseFilter([]string{"route=/chat/"})
+	if !f.Match(up, passRoute, nil) || f.Match(up, "--pass 2 /chat/x", nil) {
+		t.Errorf("route=/chat/ does not match %q by its path alone", passRoute)
 	}
 	var nilFilter *Filter
 	if !nilFilter.Match(up, route, nil) {
