@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -41,6 +42,12 @@ func (g *graphQL) Decode(dir string, text bool, p []byte, at time.Time) (Decoded
 	id := str(m["id"])
 	d.Fields = fields("id", id)
 	payload, _, _ := object(m["payload"])
+	if _, ok := m["payload"]; !ok && !complete {
+		// Cut inside the payload: its members before the cut.
+		if i := bytes.Index(p, []byte(`"payload":`)); i >= 0 {
+			payload, _, _ = object(p[i+len(`"payload":`):])
+		}
+	}
 	desc := ""
 	switch typ {
 	case "subscribe", "start":

@@ -26,6 +26,10 @@ func (j *jsonRPC) Decode(dir string, text bool, p []byte, at time.Time) (Decoded
 		return Decoded{}, false
 	}
 	d, ok := j.one(dir, m, at)
+	if _, hasID := m["id"]; ok && !complete && !hasID && d.Type == "notification" {
+		// Cut before its id, if it has one: a request or a notification.
+		d.Type = "call"
+	}
 	if ok && !complete {
 		d.Fields["partial"] = "true"
 	}
