@@ -44,7 +44,15 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 	t.Helper()
 	sessions := map[uint64]Session{}
 	var out strings.Builder
-	next := 0
+	// The expected messages are matched in order in each direction: the
+	// two directions interleave differently from run to run.
+	next := map[string]int{}
+	nextOf := func(dir string) int {
+		for next[dir] < len(expect) && expect[next[dir]].dir != dir {
+			next[dir]++
+		}
+		return next[dir]
+	}
 	for i, m := range msgs {
 		if m.Opcode != tunnel.OpText && m.Opcode != tunnel.OpBinary {
 			continue
@@ -68,12 +76,14 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 			continue
 		}
 		fmt.Fprintf(&out, "%d %-4s %s\n", m.Tunnel, m.Dir, line(d))
-		if next < len(expect) && matches(m.Dir.String(), d, expect[next]) {
-			next++
+		if i := nextOf(m.Dir.String()); i < len(expect) && matches(m.Dir.String(), d, expect[i]) {
+			next[m.Dir.String()]++
 		}
 	}
-	if next < len(expect) {
-		t.Errorf("no message matches %+v (the ones before it were found); decoded:\n%s", expect[next], out.String())
+	for _, dir := range []string{"up", "down"} {
+		if i := nextOf(dir); i < len(expect) {
+			t.Errorf("no message matches %+v (the ones before it in its direction were found); decoded:\n%s", expect[i], out.String())
+		}
 	}
 	return out.String()
 }
@@ -158,12 +168,86 @@ func readTrace(t *testing.T, path string) (map[uint64]tunnelMeta, []tunnel.Messa
 	return tunnels, msgs
 }
 
-// What each exchange of live.js must show.
+// What each exchange of live.js must show, in order.
 var (
-	socketioWant      = []want{{"down", "open", "sid=*"}}
-	graphqlWant       = []want{{"up", "connection_init", ""}}
-	graphqlLegacyWant = []want{{"up", "connection_init", ""}}
-	stompWant         = []want{{"up", "connect", ""}}
-	mqttWant          = []want{{"up", "connect", ""}}
-	jsonrpcWant       = []want{{"up", "request", ""}}
+	socketioWant = []want{
+		{"down", "open", "sid=* pingInterval=150"},
+		{"up", "connect", "namespace=/"},
+		{"down", "event", "event=welcome"},
+		{"up", "event", "event=chat ack=*"},
+		{"down", "ack", "ack=* latency=*"},
+		{"up", "binary_event", "event=upload attachments=1"},
+		{"up", "attachment", "remaining=0"},
+		{"up", "connect", "namespace=/admin"},
+		{"down", "connect_error", "namespace=/admin error=*"},
+		{"down", "ping", ""},
+		{"up", "pong", "latency=*"},
+		{"up", "disconnect", ""},
+	}
+	graphqlWant = []want{
+		{"up", "connection_init", ""},
+		{"down", "connection_ack", ""},
+		{"up", "subscribe", "operation=Hello kind=query"},
+		{"down", "next", "latency=*"},
+		{"down", "complete", ""},
+		{"up", "subscribe", "operation=Count kind=subscription"},
+		{"down", "next", ""},
+		{"down", "next", ""},
+		{"up", "subscribe", "kind=query"},
+		{"down", "error", "error=*"},
+	}
+	graphqlLegacyWant = []want{
+		{"up", "connection_init", ""},
+		{"up", "start", "operation=Hello"},
+		{"down", "connection_ack", ""},
+		{"down", "ka", ""},
+		{"down", "data", "latency=*"},
+		{"down", "complete", ""},
+		{"up", "start", "kind=subscription"},
+		{"down", "data", ""},
+		{"up", "connection_terminate", ""},
+	}
+	stompWant = []want{
+		{"up", "connect", "command=CONNECT login=guest"},
+		{"down", "connected", "version=1.2 latency=*"},
+		{"up", "subscribe", "destination=/topic/chat id=*"},
+		{"up", "send", "destination=/topic/chat receipt=r-1 length=11"},
+		{"down", "message", "destination=/topic/chat subscription=* message-id=*"},
+		{"down", "receipt", "receipt-id=r-1 latency=*"},
+		{"up", "ack", ""},
+		{"down", "heartbeat", ""},
+		{"up", "heartbeat", ""},
+		{"down", "error", "error=*"},
+		{"up", "disconnect", ""},
+	}
+	mqttWant = []want{
+		{"up", "fragment", "partial=true"},
+		{"up", "connect", "client=live-4 version=3.1.1 username=alice keepalive=1"},
+		{"down", "connack", "code=0 latency=*"},
+		{"up", "subscribe", "topic=sensors/+/temp,alerts/# qos=1,2"},
+		{"down", "suback", "codes=1,2 latency=*"},
+		{"up", "publish", "topic=sensors/kitchen/temp qos=0 length=4"},
+		{"up", "publish", "topic=sensors/hall/temp qos=1 id=*"},
+		{"down", "puback", "latency=*"},
+		{"up", "publish", "topic=alerts/door qos=2"},
+		{"up", "pubrec", "latency=*"},
+		{"up", "pubrel", "latency=*"},
+		{"up", "pubcomp", "latency=*"},
+		{"up", "pingreq", ""},
+		{"down", "pingresp", "latency=*"},
+		{"up", "unsubscribe", "topic=alerts/#"},
+		{"down", "unsuback", "latency=*"},
+		{"up", "disconnect", ""},
+	}
+	jsonrpcWant = []want{
+		{"up", "request", "method=sum id=1"},
+		{"down", "response", "method=sum id=1 latency=*"},
+		{"up", "request", "method=fail"},
+		{"down", "error", "method=fail code=-32000 latency=*"},
+		{"up", "notification", "method=log"},
+		{"up", "request", "method=rpc.on"},
+		{"down", "error", "code=-32601"},
+		{"up", "request", "method=nosuch"},
+		{"down", "error", "method=nosuch error=*"},
+	}
 )
