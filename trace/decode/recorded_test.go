@@ -1,0 +1,253 @@
+package decode
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wsgate/wsgate/internal/goldentest"
+	"github.com/wsgate/wsgate/trace"
+	"github.com/wsgate/wsgate/tunnel"
+)
+
+// want is a decoded message a trace must hold: its direction, type and
+// some fields ("k=v", space-separated; "k=*" for any value, "latency=*"
+// for a latency above zero).
+type want struct{ dir, typ, fields string }
+
+// TestRecorded decodes the traces in testdata/, recorded from the real
+// libraries by TestLive -capture: every message must decode, the expected
+// ones must be there in order, and the whole output must match the
+// golden file (go test -update rewrites it).
+func TestRecorded(t *testing.T) {
+	for _, tc := range liveCases {
+		t.Run(tc.proto, func(t *testing.T) {
+			t.Parallel()
+			tunnels, msgs := readTrace(t, filepath.Join("testdata", tc.proto+".trace"))
+			got := checkTrace(t, tunnels, msgs, tc.forced, tc.plain, tc.expect)
+			goldentest.Check(t, filepath.Join("testdata", tc.proto+".golden"), got)
+		})
+	}
+}
+
+// checkTrace decodes msgs with one Session per tunnel, as For picks it,
+// and checks them against expect. It returns one line per message.
+func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Message, forced, plain string, expect []want) string {
+	t.Helper()
+	sessions := map[uint64]Session{}
+	var out strings.Builder
+	// The expected messages are matched in order in each direction: the
+	// two directions interleave differently from run to run.
+	next := map[string]int{}
+	nextOf := func(dir string) int {
+		for next[dir] < len(expect) && expect[next[dir]].dir != dir {
+			next[dir]++
+		}
+		return next[dir]
+	}
+	for i, m := range msgs {
+		if m.Opcode != tunnel.OpText && m.Opcode != tunnel.OpBinary {
+			continue
+		}
+		s, ok := sessions[m.Tunnel]
+		if !ok {
+			meta := tunnels[m.Tunnel]
+			s, _ = For(meta.Subprotocol, meta.Path, forced)
+			if s == nil {
+				t.Fatalf("For(%q, %q, %q) = nil", meta.Subprotocol, meta.Path, forced)
+			}
+			sessions[m.Tunnel] = s
+		}
+		d, ok := s.Decode(m.Dir.String(), m.Opcode == tunnel.OpText, m.Payload, m.Time)
+		isPlain := plain != "" && bytes.HasPrefix(m.Payload, []byte(plain))
+		if ok == isPlain {
+			t.Errorf("message %d (tunnel %d %s %q): decoded %v, want %v", i, m.Tunnel, m.Dir, m.Payload, ok, !isPlain)
+		}
+		if !ok {
+			fmt.Fprintf(&out, "%d %-4s not decoded\n", m.Tunnel, m.Dir)
+			continue
+		}
+		fmt.Fprintf(&out, "%d %-4s %s\n", m.Tunnel, m.Dir, line(d))
+		if i := nextOf(m.Dir.String()); i < len(expect) && matches(m.Dir.String(), d, expect[i]) {
+			next[m.Dir.String()]++
+		}
+	}
+	for _, dir := range []string{"up", "down"} {
+		if i := nextOf(dir); i < len(expect) {
+			t.Errorf("no message matches %+v (the ones before it in its direction were found); decoded:\n%s", expect[i], out.String())
+		}
+	}
+	return out.String()
+}
+
+// line writes d on one line: type, summary, fields and latency.
+func line(d Decoded) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %s |", d.Protocol, d.Type, d.Summary)
+	for _, k := range slices.Sorted(maps.Keys(d.Fields)) {
+		fmt.Fprintf(&b, " %s=%q", k, d.Fields[k])
+	}
+	if d.Latency > 0 {
+		fmt.Fprintf(&b, " | latency %v", d.Latency.Round(time.Microsecond))
+	}
+	return b.String()
+}
+
+func matches(dir string, d Decoded, w want) bool {
+	if dir != w.dir || d.Type != w.typ {
+		return false
+	}
+	for _, kv := range strings.Fields(w.fields) {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "latency" {
+			if d.Latency <= 0 {
+				return false
+			}
+			continue
+		}
+		got, ok := d.Fields[k]
+		if !ok || (v != "*" && got != v) {
+			return false
+		}
+	}
+	return true
+}
+
+// readTrace reads a .trace file: "# tunnel ID PATH SUBPROTOCOL" lines,
+// then trace.JSONL records.
+func readTrace(t *testing.T, path string) (map[uint64]tunnelMeta, []tunnel.Message) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (TestLive -capture records it)", err)
+	}
+	tunnels := map[uint64]tunnelMeta{}
+	var msgs []tunnel.Message
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<22)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "# tunnel "); ok {
+			var id uint64
+			var meta tunnelMeta
+			f := strings.Fields(rest)
+			if len(f) < 2 {
+				t.Fatalf("%s: bad line %q", path, sc.Text())
+			}
+			fmt.Sscan(f[0], &id)
+			meta.Path = f[1]
+			if len(f) > 2 {
+				meta.Subprotocol = f[2]
+			}
+			tunnels[id] = meta
+			continue
+		}
+		var r trace.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		m := tunnel.Message{Tunnel: r.Tunnel, Time: r.Time, Len: r.Len, Truncated: r.Truncated, Payload: r.Base64}
+		if r.Text != nil {
+			m.Payload = []byte(*r.Text)
+		}
+		m.Dir = tunnel.Down
+		if r.Dir == "up" {
+			m.Dir = tunnel.Up
+		}
+		m.Opcode = map[string]tunnel.Opcode{"text": tunnel.OpText, "binary": tunnel.OpBinary, "close": tunnel.OpClose,
+			"ping": tunnel.OpPing, "pong": tunnel.OpPong}[r.Opcode]
+		msgs = append(msgs, m)
+	}
+	return tunnels, msgs
+}
+
+// What each exchange of live.js must show, in order.
+var (
+	socketioWant = []want{
+		{"down", "open", "sid=* pingInterval=150"},
+		{"up", "connect", "namespace=/"},
+		{"down", "event", "event=welcome"},
+		{"up", "event", "event=chat ack=*"},
+		{"down", "ack", "ack=* latency=*"},
+		{"up", "binary_event", "event=upload attachments=1"},
+		{"up", "attachment", "remaining=0"},
+		{"up", "connect", "namespace=/admin"},
+		{"down", "connect_error", "namespace=/admin error=*"},
+		{"down", "ping", ""},
+		{"up", "pong", "latency=*"},
+		{"up", "disconnect", ""},
+	}
+	graphqlWant = []want{
+		{"up", "connection_init", ""},
+		{"down", "connection_ack", ""},
+		{"up", "subscribe", "operation=Hello kind=query"},
+		{"down", "next", "latency=*"},
+		{"down", "complete", ""},
+		{"up", "subscribe", "operation=Count kind=subscription"},
+		{"down", "next", ""},
+		{"down", "next", ""},
+		{"up", "subscribe", "kind=query"},
+		{"down", "error", "error=*"},
+	}
+	graphqlLegacyWant = []want{
+		{"up", "connection_init", ""},
+		{"up", "start", "operation=Hello"},
+		{"down", "connection_ack", ""},
+		{"down", "ka", ""},
+		{"down", "data", "latency=*"},
+		{"down", "complete", ""},
+		{"up", "start", "kind=subscription"},
+		{"down", "data", ""},
+		{"up", "connection_terminate", ""},
+	}
+	stompWant = []want{
+		{"up", "connect", "command=CONNECT login=guest"},
+		{"down", "connected", "version=1.2 latency=*"},
+		{"up", "subscribe", "destination=/topic/chat id=*"},
+		{"up", "send", "destination=/topic/chat receipt=r-1 length=11"},
+		{"down", "message", "destination=/topic/chat subscription=* message-id=*"},
+		{"down", "receipt", "receipt-id=r-1 latency=*"},
+		{"up", "ack", ""},
+		{"down", "heartbeat", ""},
+		{"up", "heartbeat", ""},
+		{"down", "error", "error=*"},
+		{"up", "disconnect", ""},
+	}
+	mqttWant = []want{
+		{"up", "fragment", "partial=true"},
+		{"up", "connect", "client=live-4 version=3.1.1 username=alice keepalive=1"},
+		{"down", "connack", "code=0 latency=*"},
+		{"up", "subscribe", "topic=sensors/+/temp,alerts/# qos=1,2"},
+		{"down", "suback", "codes=1,2 latency=*"},
+		{"up", "publish", "topic=sensors/kitchen/temp qos=0 length=4"},
+		{"up", "publish", "topic=sensors/hall/temp qos=1 id=*"},
+		{"down", "puback", "latency=*"},
+		{"up", "publish", "topic=alerts/door qos=2"},
+		{"up", "pubrec", "latency=*"},
+		{"up", "pubrel", "latency=*"},
+		{"up", "pubcomp", "latency=*"},
+		{"up", "pingreq", ""},
+		{"down", "pingresp", "latency=*"},
+		{"up", "unsubscribe", "topic=alerts/#"},
+		{"down", "unsuback", "latency=*"},
+		{"up", "disconnect", ""},
+	}
+	jsonrpcWant = []want{
+		{"up", "request", "method=sum id=1"},
+		{"down", "response", "method=sum id=1 latency=*"},
+		{"up", "request", "method=fail"},
+		{"down", "error", "method=fail code=-32000 latency=*"},
+		{"up", "notification", "method=log"},
+		{"up", "request", "method=rpc.on"},
+		{"down", "error", "code=-32601"},
+		{"up", "request", "method=nosuch"},
+		{"down", "error", "method=nosuch error=*"},
+	}
+)
