@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/fatih/color"
 	"github.com/urfave/cli/v3"
 
 	"github.com/wsgate/wsgate/trace"
+	"github.com/wsgate/wsgate/trace/decode"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -24,6 +28,7 @@ func traceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
 		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many `BYTES` of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
 		&cli.StringFlag{Name: "trace-format", Usage: "how --trace shows messages, `FORMAT`: pretty (JSON indented, binary as a hex dump), compact (one line each) or raw (payloads as they are); default pretty on a terminal, else compact"},
+		&cli.StringFlag{Name: "decode", Usage: "read messages as subprotocol `NAME` (socketio, graphql-ws, stomp, jsonrpc, mqtt) or none; default: by the negotiated subprotocol or the path"},
 		&cli.StringSliceFlag{Name: "trace-filter", Usage: "trace only the messages that `EXPR` matches, e.g. 'dir=down op=text size>1k' (repeatable: any may match; grammar: docs/observe.md)"},
 		&cli.BoolFlag{Name: "trace-keep-compression", Usage: "do not remove permessage-deflate from upgrade requests while tracing (compressed payloads then show as hex)"},
 	}
@@ -54,7 +59,7 @@ type tracing struct {
 func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
 	on := cmd.Bool("trace") || cmd.String("trace-file") != "" || cmd.String("har") != ""
 	if !on {
-		for _, name := range []string{"trace-bytes", "trace-keep-compression", "trace-format", "trace-filter"} {
+		for _, name := range []string{"trace-bytes", "trace-keep-compression", "trace-format", "trace-filter", "decode"} {
 			if cmd.IsSet(name) {
 				return nil, usagef("--%s applies to --trace, --trace-file or --har; none is given", name)
 			}
@@ -70,6 +75,12 @@ func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
 		return nil, err
 	}
 	opts.Tunnels = tr.tunnels
+	if name := cmd.String("decode"); name != "" {
+		if name != "none" && !slices.Contains(decode.Names(), strings.ToLower(name)) {
+			return nil, usagef("--decode %q: want one of %s, or none", name, strings.Join(decode.Names(), ", "))
+		}
+		tr.tunnels.Decoder = name
+	}
 	if exprs := cmd.StringSlice("trace-filter"); len(exprs) > 0 {
 		if tr.filter, err = trace.ParseFilter(exprs); err != nil {
 			return nil, usagef("--trace-filter %w", err)
@@ -158,17 +169,24 @@ func (tr *tracing) tunnel(ev tunnel.TunnelEvent) {
 // unless --trace-filter leaves it out. Decoded fields (event=...) are not
 // known yet: a term on one matches nothing.
 func (tr *tracing) message(m tunnel.Message) {
+	var dec *decode.Decoded
+	var fields map[string]string
+	if d, ok := tr.tunnels.Decode(m); ok {
+		dec = &d
+		fields = map[string]string{"protocol": d.Protocol, "type": d.Type}
+		maps.Copy(fields, d.Fields)
+	}
 	if tr.filter != nil {
 		o, _ := tr.tunnels.Get(m.Tunnel)
-		if !tr.filter.Match(m, o.Route, nil) {
+		if !tr.filter.Match(m, o.Route, fields) {
 			return
 		}
 	}
 	if tr.text != nil {
-		tr.text.Message(m)
+		tr.text.MessageDecoded(m, dec)
 	}
 	if tr.jsonl != nil {
-		tr.jsonl.Message(m)
+		tr.jsonl.MessageDecoded(m, dec)
 	}
 	if tr.har != nil {
 		tr.har.Message(m)

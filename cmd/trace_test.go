@@ -491,3 +491,55 @@ func TestTraceTextOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestServeTraceDecode runs --decode through serve: the text trace shows
+// what the decoder read, --trace-filter tests its fields (method=sum),
+// and the JSON Lines carry them.
+func TestServeTraceDecode(t *testing.T) {
+	t.Parallel()
+	jsonl := filepath.Join(t.TempDir(), "out.jsonl")
+	r := serveWhile(t, 1, []string{"--demo", "--trace", "--trace-format", "compact", "--trace-file", jsonl,
+		"--decode", "jsonrpc", "--trace-filter", "method=sum"}, func(addr string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws://"+addr+"/rpc", nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer c.CloseNow()
+		for _, m := range []string{`{"jsonrpc":"2.0","method":"sum","params":[1,2],"id":1}`, `{"jsonrpc":"2.0","method":"other","id":2}`} {
+			if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := c.Read(ctx); err != nil || string(got) != m {
+				t.Fatalf("echo of %q = %q, %v", m, got, err)
+			}
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	})
+	if r.code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
+	}
+	lines := regexp.MustCompile(`(?m)^\+\d+\.\d\d\ds #1 .*$`).FindAllString(r.stdout, -1)
+	if len(lines) != 2 {
+		t.Fatalf("trace lines %q; want the two of method sum, up and down", lines)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "⟨jsonrpc ") || !strings.Contains(l, "sum") || strings.Contains(l, "other") {
+			t.Errorf("trace line %q; want the jsonrpc decoding of sum", l)
+		}
+	}
+	data, err := os.ReadFile(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec trace.Record
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if rec.Decoded == nil || rec.Decoded.Protocol != "jsonrpc" || rec.Decoded.Fields["method"] != "sum" {
+			t.Errorf("record %s; want decoded jsonrpc method sum", l)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wsgate/wsgate/trace/decode"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -43,6 +44,18 @@ type Record struct {
 	CloseCode   int     `json:"close_code,omitempty"` // close: 1005 when it had none
 	CloseName   string  `json:"close_name,omitempty"` // the code's name: CloseName
 	CloseReason string  `json:"close_reason,omitempty"`
+	// Decoded is what the tunnel's subprotocol decoder made of the
+	// message, when it has one that read it.
+	Decoded *DecodedRecord `json:"decoded,omitempty"`
+}
+
+// DecodedRecord is a decode.Decoded in a Record.
+type DecodedRecord struct {
+	Protocol  string            `json:"protocol"`
+	Type      string            `json:"type,omitempty"`
+	Summary   string            `json:"summary,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"`
+	LatencyUS int64             `json:"latency_us,omitempty"` // an answer's time since what it answers
 }
 
 // NewJSONL returns a JSONL that writes to w.
@@ -55,8 +68,16 @@ func NewJSONL(w io.Writer) *JSONL {
 
 // Message writes m's line. After a write error it writes nothing more; Err
 // returns that error.
-func (j *JSONL) Message(m tunnel.Message) {
+func (j *JSONL) Message(m tunnel.Message) { j.MessageDecoded(m, nil) }
+
+// MessageDecoded is Message with what a subprotocol decoder made of m
+// (nil: nothing).
+func (j *JSONL) MessageDecoded(m tunnel.Message, d *decode.Decoded) {
 	r := newRecord(m)
+	if d != nil {
+		r.Decoded = &DecodedRecord{Protocol: d.Protocol, Type: d.Type, Summary: d.Summary, Fields: d.Fields,
+			LatencyUS: d.Latency.Microseconds()}
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err != nil {

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/wsgate/wsgate/trace/decode"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -110,7 +112,11 @@ func NewTextOptions(w io.Writer, opts TextOptions) *Text { return &Text{w: w, op
 // Message writes m's line (and for Pretty the lines under it), in one
 // Write. After a write error it writes nothing more; Err returns that
 // error.
-func (t *Text) Message(m tunnel.Message) {
+func (t *Text) Message(m tunnel.Message) { t.MessageDecoded(m, nil) }
+
+// MessageDecoded is Message with what a subprotocol decoder made of m
+// (nil: nothing), shown after the payload.
+func (t *Text) MessageDecoded(m tunnel.Message, d *decode.Decoded) {
 	var o Opened
 	if t.opts.Tunnels != nil {
 		o, _ = t.opts.Tunnels.Get(m.Tunnel)
@@ -120,7 +126,7 @@ func (t *Text) Message(m tunnel.Message) {
 	if t.err != nil {
 		return
 	}
-	t.buf = appendMessage(t.buf[:0], m, o, t.opts)
+	t.buf = appendMessage(t.buf[:0], m, o, t.opts, d)
 	_, t.err = t.w.Write(t.buf)
 }
 
@@ -143,12 +149,30 @@ func Line(m tunnel.Message) string {
 type Opened struct {
 	Route string // the rule's name, as in tunnel.TunnelInfo
 	Start time.Time
+	// Decoder is the name of the subprotocol decoder its messages go
+	// through, "" for none.
+	Decoder string
+
+	dec *decoding
+}
+
+// decoding is a tunnel's decode.Session: its two directions' relay
+// goroutines call it, and a Session is for one caller at a time.
+type decoding struct {
+	mu sync.Mutex
+	s  decode.Session
 }
 
 // Tunnels remembers the rule and start of each open tunnel, from the
-// events of tunnel.Config.OnTunnel, for Text's lines and Filter's route=.
-// The zero value is ready; it is safe for concurrent use.
+// events of tunnel.Config.OnTunnel, for Text's lines and Filter's route=,
+// and the decoder of its subprotocol (see Decode). The zero value is
+// ready; it is safe for concurrent use.
 type Tunnels struct {
+	// Decoder is --decode: a decoder's name (decode.Names) for every
+	// tunnel, "none" for none, "" to choose one per tunnel by its
+	// negotiated subprotocol or its path. Set it before the first tunnel.
+	Decoder string
+
 	mu sync.RWMutex
 	m  map[uint64]Opened
 }
@@ -165,7 +189,32 @@ func (ts *Tunnels) Tunnel(ev tunnel.TunnelEvent) {
 	if ts.m == nil {
 		ts.m = make(map[uint64]Opened)
 	}
-	ts.m[ev.Info.ID] = Opened{Route: ev.Info.Route, Start: ev.Info.Start}
+	o := Opened{Route: ev.Info.Route, Start: ev.Info.Start}
+	if ts.Decoder != "none" {
+		path := ev.Info.Path
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if s, name := decode.For(ev.ResponseHeader.Get("Sec-WebSocket-Protocol"), path, ts.Decoder); s != nil {
+			o.Decoder, o.dec = name, &decoding{s: s}
+		}
+	}
+	ts.m[ev.Info.ID] = o
+}
+
+// Decode describes m with its tunnel's decoder, when it has one and m is
+// a data message the decoder reads.
+func (ts *Tunnels) Decode(m tunnel.Message) (decode.Decoded, bool) {
+	if m.Opcode != tunnel.OpText && m.Opcode != tunnel.OpBinary {
+		return decode.Decoded{}, false
+	}
+	o, ok := ts.Get(m.Tunnel)
+	if !ok || o.dec == nil || m.Compressed {
+		return decode.Decoded{}, false
+	}
+	o.dec.mu.Lock()
+	defer o.dec.mu.Unlock()
+	return o.dec.s.Decode(m.Dir.String(), m.Opcode == tunnel.OpText, m.Payload, m.Time)
 }
 
 // Get returns what is known of tunnel id.
@@ -211,11 +260,11 @@ var closeNames = map[int]string{
 // appendText appends m's Compact line with the clock time, newline
 // included, to b.
 func appendText(b []byte, m tunnel.Message) []byte {
-	return appendMessage(b, m, Opened{}, TextOptions{})
+	return appendMessage(b, m, Opened{}, TextOptions{}, nil)
 }
 
 // appendMessage appends m as opts say; o is its tunnel, zero when unknown.
-func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions) []byte {
+func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *decode.Decoded) []byte {
 	if o.Start.IsZero() {
 		b = m.Time.AppendFormat(b, "15:04:05.000")
 	} else {
@@ -285,6 +334,9 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions) []byt
 		b = append(b, " … +"...)
 		b = strconv.AppendInt(b, rest, 10)
 		b = append(b, " bytes"...)
+	}
+	if d != nil {
+		b = appendDecoded(b, d)
 	}
 	b = append(b, '\n')
 	return append(b, below...)
@@ -451,4 +503,25 @@ func paint(f func(string) string, tok string) string {
 		return tok
 	}
 	return f(tok)
+}
+
+// appendDecoded appends what a decoder said of a message:
+// " ⟨socketio event chat message⟩ +12ms" (the latency of an answer).
+func appendDecoded(b []byte, d *decode.Decoded) []byte {
+	b = append(b, " ⟨"...)
+	b = appendPrintable(b, d.Protocol)
+	if d.Type != "" {
+		b = append(b, ' ')
+		b = appendPrintable(b, d.Type)
+	}
+	if d.Summary != "" {
+		b = append(b, ' ')
+		b = appendPrintable(b, d.Summary)
+	}
+	b = append(b, "⟩"...)
+	if d.Latency > 0 {
+		b = append(b, " +"...)
+		b = append(b, d.Latency.Round(time.Microsecond).String()...)
+	}
+	return b
 }

@@ -245,7 +245,7 @@ func FuzzPretty(f *testing.F) {
 	f.Fuzz(func(t *testing.T, op uint8, p []byte, truncated bool) {
 		m := tunnel.Message{Tunnel: 1, Time: t0, Opcode: tunnel.Opcode(op & 0xf), Len: int64(len(p)),
 			Payload: p, Truncated: truncated, CloseCode: 1000}
-		out := string(appendMessage(nil, m, Opened{}, TextOptions{Format: Pretty}))
+		out := string(appendMessage(nil, m, Opened{}, TextOptions{Format: Pretty}, nil))
 		if !strings.HasSuffix(out, "\n") {
 			t.Fatalf("no final newline: %q", out)
 		}

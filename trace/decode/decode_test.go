@@ -1,4 +1,4 @@
-package decode
+package decode_test
 
 import (
 	"encoding/hex"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/trace/decode"
 )
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -31,12 +33,12 @@ func TestFor(t *testing.T) {
 		{"", "/", "", ""},
 	}
 	for _, tc := range tests {
-		s, name := For(tc.subprotocol, tc.path, tc.forced)
+		s, name := decode.For(tc.subprotocol, tc.path, tc.forced)
 		if name != tc.want || (s == nil) != (tc.want == "") {
 			t.Errorf("For(%q, %q, %q) = %v, %q; want %q", tc.subprotocol, tc.path, tc.forced, s, name, tc.want)
 		}
 	}
-	if got, want := Names(), []string{"socketio", "graphql-ws", "stomp", "jsonrpc", "mqtt"}; !slices.Equal(got, want) {
+	if got, want := decode.Names(), []string{"socketio", "graphql-ws", "stomp", "jsonrpc", "mqtt"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v; want %v", got, want)
 	}
 }
@@ -58,7 +60,7 @@ type step struct {
 
 func runSteps(t *testing.T, name string, steps []step) {
 	t.Helper()
-	s, _ := For("", "", name)
+	s, _ := decode.For("", "", name)
 	for i, st := range steps {
 		d, ok := s.Decode(st.dir, st.text, []byte(st.payload), t0.Add(st.at))
 		if ok != st.ok {
@@ -182,16 +184,16 @@ func TestMQTT(t *testing.T) {
 	})
 
 	// MQTT 3.1.1, and a PUBLISH too long to keep whole.
-	s, _ := For("mqtt", "/", "")
+	s, _ := decode.For("mqtt", "/", "")
 	connect := h("101000044d5154540402003c0004636c6931")
 	if d, ok := s.Decode("up", false, []byte(connect), t0); !ok || d.Fields["version"] != "3.1.1" || d.Fields["client"] != "cli1" {
 		t.Errorf("CONNECT 3.1.1 = %s, %v", line(d), ok)
 	}
-	rl := 5 + maxMQTTKeep + 10 // topic a/b, then the payload
+	rl := 5 + decode.MaxMQTTKeep + 10 // topic a/b, then the payload
 	big := make([]byte, 4+rl)
 	big[0], big[1], big[2], big[3] = 0x30, 0x80|byte(rl&0x7f), 0x80|byte(rl>>7&0x7f), byte(rl>>14)
 	copy(big[4:], "\x00\x03a/b")
-	cut := maxMQTTKeep + 2
+	cut := decode.MaxMQTTKeep + 2
 	d, ok := s.Decode("up", false, big[:cut], t0)
 	if !ok || d.Type != "publish" || d.Fields["topic"] != "a/b" || !strings.Contains(d.Summary, "kept") {
 		t.Errorf("long PUBLISH = %s, %v", line(d), ok)
@@ -211,10 +213,10 @@ func TestTruncated(t *testing.T) {
 		tunnels, msgs := readTrace(t, "testdata/"+tc.proto+".trace")
 		for _, m := range msgs {
 			meta := tunnels[m.Tunnel]
-			whole, _ := For(meta.Subprotocol, meta.Path, tc.forced)
+			whole, _ := decode.For(meta.Subprotocol, meta.Path, tc.forced)
 			full, fullOK := whole.Decode(m.Dir.String(), true, m.Payload, m.Time)
 			for n := range len(m.Payload) {
-				s, _ := For(meta.Subprotocol, meta.Path, tc.forced)
+				s, _ := decode.For(meta.Subprotocol, meta.Path, tc.forced)
 				d, ok := s.Decode(m.Dir.String(), true, m.Payload[:n], m.Time)
 				// A cut Socket.IO packet may be a bare Engine.IO "message", a cut
 				// JSON-RPC request a "call".
@@ -244,7 +246,7 @@ func fuzz(f *testing.F, name, seed string) {
 	f.Add([]byte(seed), uint8(3), true)
 	f.Add([]byte(seed), uint8(0), false)
 	f.Fuzz(func(t *testing.T, p []byte, cut uint8, text bool) {
-		s, _ := For("", "", name)
+		s, _ := decode.For("", "", name)
 		i := min(int(cut), len(p))
 		for _, part := range [][]byte{p[:i], p[i:], p} {
 			for _, dir := range []string{"up", "down"} {

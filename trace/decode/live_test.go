@@ -1,4 +1,4 @@
-package decode
+package decode_test
 
 import (
 	"bufio"
@@ -157,7 +157,7 @@ func runLive(t *testing.T, modules, proto, path string) *recorded {
 }
 
 // recorded is the traffic of one run: the messages of its tunnels, with
-// what For needs to pick a decoder for each.
+// what decode.For needs to pick a decoder for each.
 type recorded struct {
 	mu      sync.Mutex
 	tunnels map[uint64]tunnelMeta

@@ -1,4 +1,4 @@
-package decode
+package decode_test
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsgate/wsgate/trace/decode"
 
 	"github.com/wsgate/wsgate/internal/goldentest"
 	"github.com/wsgate/wsgate/trace"
@@ -38,11 +40,11 @@ func TestRecorded(t *testing.T) {
 	}
 }
 
-// checkTrace decodes msgs with one Session per tunnel, as For picks it,
+// checkTrace decodes msgs with one decode.Session per tunnel, as decode.For picks it,
 // and checks them against expect. It returns one line per message.
 func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Message, forced, plain string, expect []want) string {
 	t.Helper()
-	sessions := map[uint64]Session{}
+	sessions := map[uint64]decode.Session{}
 	var out strings.Builder
 	// The expected messages are matched in order in each direction: the
 	// two directions interleave differently from run to run.
@@ -60,7 +62,7 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 		s, ok := sessions[m.Tunnel]
 		if !ok {
 			meta := tunnels[m.Tunnel]
-			s, _ = For(meta.Subprotocol, meta.Path, forced)
+			s, _ = decode.For(meta.Subprotocol, meta.Path, forced)
 			if s == nil {
 				t.Fatalf("For(%q, %q, %q) = nil", meta.Subprotocol, meta.Path, forced)
 			}
@@ -89,7 +91,7 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 }
 
 // line writes d on one line: type, summary, fields and latency.
-func line(d Decoded) string {
+func line(d decode.Decoded) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %s |", d.Protocol, d.Type, d.Summary)
 	for _, k := range slices.Sorted(maps.Keys(d.Fields)) {
@@ -101,7 +103,7 @@ func line(d Decoded) string {
 	return b.String()
 }
 
-func matches(dir string, d Decoded, w want) bool {
+func matches(dir string, d decode.Decoded, w want) bool {
 	if dir != w.dir || d.Type != w.typ {
 		return false
 	}
