@@ -18,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/wsgate/wsgate/internal/spell"
 	"github.com/wsgate/wsgate/rules"
 )
 
@@ -166,7 +167,7 @@ func nearest(s string, candidates []string) string {
 	}
 	best, bestD := "", limit
 	for _, c := range candidates {
-		d := editDistance(s, c)
+		d := spell.Distance(s, c)
 		if strings.HasPrefix(c, s) && len(s) >= 2 {
 			d = 0
 		}
@@ -175,27 +176,6 @@ func nearest(s string, candidates []string) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // exitCode prints err, once, and maps it to the exit code.

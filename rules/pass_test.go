@@ -191,22 +191,3 @@ func TestSuggest(t *testing.T) {
 		})
 	}
 }
-
-func TestEditDistance(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0},
-		{"abc", "", 3},
-		{"", "abc", 3},
-		{"upgarde", "upgrade", 1},
-		{"kitten", "sitting", 3},
-		{"timeout", "timeout", 0},
-	}
-	for _, tc := range tests {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d; want %d", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
