@@ -90,9 +90,7 @@ func appendText(b []byte, m tunnel.Message) []byte {
 		return append(b, '\n')
 	}
 	b = strconv.AppendInt(b, m.Len, 10)
-	if m.Compressed {
-		b = append(b, " [compressed]"...)
-	}
+	b = appendCompression(b, m)
 	p, rest := payload(m)
 	switch {
 	case isText(m):
