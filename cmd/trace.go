@@ -22,7 +22,10 @@ func traceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "trace-file", TakesFile: true, Usage: "write every message to `FILE` as JSON Lines (fields: docs/observe.md)"},
 		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
 		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many `BYTES` of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
-		&cli.BoolFlag{Name: "trace-keep-compression", Usage: "do not remove permessage-deflate from upgrade requests while tracing (compressed payloads then show as hex)"},
+		&cli.BoolFlag{Name: "trace-strip-compression", Usage: "remove permessage-deflate from upgrade requests while tracing, so that the backend answers uncompressed (by default compression passes untouched and compressed messages are shown inflated)"},
+		// Issue 20: compression is kept by default now; the flag stays so
+		// that scripts that give it still run.
+		&cli.BoolFlag{Name: "trace-keep-compression", Hidden: true, Usage: "deprecated: does nothing, compression is kept while tracing"},
 	}
 }
 
@@ -36,7 +39,7 @@ type tracing struct {
 	har       *trace.HAR
 	harFile   *os.File
 	bytes     int
-	keep      bool
+	strip     bool
 	closed    bool
 }
 
@@ -45,16 +48,19 @@ type tracing struct {
 // HAR file is opened without truncating it: it is written on exit. Nil
 // when no trace is asked for.
 func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
+	if cmd.IsSet("trace-keep-compression") {
+		fmt.Fprintln(e.stderr, "wsgate: --trace-keep-compression is deprecated and does nothing: traces keep permessage-deflate and show messages inflated")
+	}
 	on := cmd.Bool("trace") || cmd.String("trace-file") != "" || cmd.String("har") != ""
 	if !on {
-		for _, name := range []string{"trace-bytes", "trace-keep-compression"} {
+		for _, name := range []string{"trace-bytes", "trace-strip-compression"} {
 			if cmd.IsSet(name) {
 				return nil, usagef("--%s applies to --trace, --trace-file or --har; none is given", name)
 			}
 		}
 		return nil, nil
 	}
-	tr := &tracing{bytes: cmd.Int("trace-bytes"), keep: cmd.Bool("trace-keep-compression")}
+	tr := &tracing{bytes: cmd.Int("trace-bytes"), strip: cmd.Bool("trace-strip-compression")}
 	if tr.bytes < 1 || tr.bytes > maxTraceBytes {
 		return nil, usagef("--trace-bytes %d: want 1 to %d", tr.bytes, maxTraceBytes)
 	}
@@ -87,7 +93,7 @@ func (tr *tracing) configure(cfg *tunnel.Config) {
 		return
 	}
 	cfg.TraceBytes = tr.bytes
-	cfg.StripCompression = !tr.keep
+	cfg.StripCompression = tr.strip
 	cfg.OnMessage = tr.message
 	if tr.har != nil {
 		cfg.OnTunnel = tr.har.Tunnel
@@ -111,10 +117,10 @@ func (tr *tracing) message(m tunnel.Message) {
 func (tr *tracing) announce(w io.Writer) {
 	switch {
 	case tr == nil:
-	case tr.keep:
-		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is left as the client offers it; compressed messages show as hex")
+	case tr.strip:
+		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is removed from upgrade requests (--trace-strip-compression): backends answer uncompressed")
 	default:
-		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is removed from upgrade requests so that payloads are readable (--trace-keep-compression keeps it)")
+		fmt.Fprintln(w, "wsgate: trace: permessage-deflate passes untouched; compressed messages are shown inflated")
 	}
 }
 
