@@ -376,3 +376,39 @@ func TestTraceInflatesThroughProxy(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTraceInflate is the frame reader's cost per message of a traced
+// direction: a stream of 1 KiB JSON messages, compressed with context
+// takeover ("deflate") or not ("plain"), masked as a client sends them.
+func BenchmarkTraceInflate(b *testing.B) {
+	for _, deflate := range []bool{false, true} {
+		name := "plain"
+		if deflate {
+			name = "deflate"
+		}
+		b.Run(name, func(b *testing.B) {
+			c := compressor{takeover: true}
+			var msgs [][]byte
+			for i := range 64 {
+				p := sample(i, 1024)
+				if deflate {
+					p = c.compress(p)
+				}
+				msgs = append(msgs, frame(true, deflate, OpText, []byte{1, 2, 3, 4}, p))
+			}
+			tun := &Tunnel{ID: 1}
+			tun.watch(true, func(Message) {}, 256)
+			if deflate {
+				tun.frames[Up].inf = newInflater(deflateParams{true, 15}, 256)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if i%64 == 0 && deflate { // the stream starts again: so must the window
+					tun.frames[Up].inf.window = tun.frames[Up].inf.window[:0]
+				}
+				tun.frames[Up].feed(msgs[i%64])
+			}
+		})
+	}
+}
