@@ -30,7 +30,10 @@ func traceFlags() []cli.Flag {
 		&cli.StringFlag{Name: "trace-format", Usage: "how --trace shows messages, `FORMAT`: pretty (JSON indented, binary as a hex dump), compact (one line each) or raw (payloads as they are); default pretty on a terminal, else compact"},
 		&cli.StringFlag{Name: "decode", Usage: "read messages as subprotocol `NAME` (socketio, graphql-ws, stomp, jsonrpc, mqtt) or none; default: by the negotiated subprotocol or the path"},
 		&cli.StringSliceFlag{Name: "trace-filter", Usage: "trace only the messages that `EXPR` matches, e.g. 'dir=down op=text size>1k' (repeatable: any may match; grammar: docs/observe.md)"},
-		&cli.BoolFlag{Name: "trace-keep-compression", Usage: "do not remove permessage-deflate from upgrade requests while tracing (compressed payloads then show as hex)"},
+		&cli.BoolFlag{Name: "trace-strip-compression", Usage: "remove permessage-deflate from upgrade requests while tracing, so that the backend answers uncompressed (by default compression passes untouched and compressed messages are shown inflated)"},
+		// Issue 20: compression is kept by default now; the flag stays so
+		// that scripts that give it still run.
+		&cli.BoolFlag{Name: "trace-keep-compression", Hidden: true, Usage: "deprecated: does nothing, compression is kept while tracing"},
 	}
 }
 
@@ -44,7 +47,7 @@ type tracing struct {
 	har       *trace.HAR
 	harFile   *os.File
 	bytes     int
-	keep      bool
+	strip     bool
 	closed    bool
 	// tunnels knows each open tunnel's rule and start, for the text
 	// lines and route= terms; filter is --trace-filter (nil: all).
@@ -57,16 +60,19 @@ type tracing struct {
 // HAR file is opened without truncating it: it is written on exit. Nil
 // when no trace is asked for.
 func newTracing(cmd *cli.Command, e *env) (_ *tracing, err error) {
+	if cmd.IsSet("trace-keep-compression") {
+		fmt.Fprintln(e.stderr, "wsgate: --trace-keep-compression is deprecated and does nothing: traces keep permessage-deflate and show messages inflated")
+	}
 	on := cmd.Bool("trace") || cmd.String("trace-file") != "" || cmd.String("har") != ""
 	if !on {
-		for _, name := range []string{"trace-bytes", "trace-keep-compression", "trace-format", "trace-filter", "decode"} {
+		for _, name := range []string{"trace-bytes", "trace-strip-compression", "trace-format", "trace-filter", "decode"} {
 			if cmd.IsSet(name) {
 				return nil, usagef("--%s applies to --trace, --trace-file or --har; none is given", name)
 			}
 		}
 		return nil, nil
 	}
-	tr := &tracing{bytes: cmd.Int("trace-bytes"), keep: cmd.Bool("trace-keep-compression"), tunnels: &trace.Tunnels{}}
+	tr := &tracing{bytes: cmd.Int("trace-bytes"), strip: cmd.Bool("trace-strip-compression"), tunnels: &trace.Tunnels{}}
 	if tr.bytes < 1 || tr.bytes > maxTraceBytes {
 		return nil, usagef("--trace-bytes %d: want 1 to %d", tr.bytes, maxTraceBytes)
 	}
@@ -152,7 +158,7 @@ func (tr *tracing) configure(cfg *tunnel.Config) {
 		return
 	}
 	cfg.TraceBytes = tr.bytes
-	cfg.StripCompression = !tr.keep
+	cfg.StripCompression = tr.strip
 	cfg.OnMessage = tr.message
 	cfg.OnTunnel = tr.tunnel
 }
@@ -197,10 +203,10 @@ func (tr *tracing) message(m tunnel.Message) {
 func (tr *tracing) announce(w io.Writer) {
 	switch {
 	case tr == nil:
-	case tr.keep:
-		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is left as the client offers it; compressed messages show as hex")
+	case tr.strip:
+		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is removed from upgrade requests (--trace-strip-compression): backends answer uncompressed")
 	default:
-		fmt.Fprintln(w, "wsgate: trace: permessage-deflate is removed from upgrade requests so that payloads are readable (--trace-keep-compression keeps it)")
+		fmt.Fprintln(w, "wsgate: trace: permessage-deflate passes untouched; compressed messages are shown inflated")
 	}
 }
 

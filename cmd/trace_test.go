@@ -118,7 +118,7 @@ func TestServeTrace(t *testing.T) {
 	defer echoSrv.Close()
 	dir := t.TempDir()
 	jsonl, har := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "out.har")
-	r := serveWhile(t, 1, []string{"--trace", "--trace-bytes", "16", "--trace-file", jsonl, "--har", har,
+	r := serveWhile(t, 1, []string{"--trace", "--trace-strip-compression", "--trace-bytes", "16", "--trace-file", jsonl, "--har", har,
 		"ws://" + echoSrv.Listener.Addr().String() + "/"}, func(addr string) {
 		talk(t, "ws://"+addr+"/chat?room=1")
 	})
@@ -249,26 +249,34 @@ func TestServeTrace(t *testing.T) {
 	}
 }
 
-// TestServeTraceKeepCompression: with compression kept, a deflated message
-// is marked as such and shown as bytes.
-func TestServeTraceKeepCompression(t *testing.T) {
+// TestServeTraceCompression: by default a trace leaves permessage-deflate
+// alone and shows compressed messages inflated, with both sizes; the old
+// --trace-keep-compression is accepted and says it does nothing.
+func TestServeTraceCompression(t *testing.T) {
 	t.Parallel()
 	echoSrv := httptest.NewServer(echoHandler(t, websocket.CompressionContextTakeover))
 	defer echoSrv.Close()
-	r := serveWhile(t, 1, []string{"--trace", "--trace-keep-compression", "ws://" + echoSrv.Listener.Addr().String() + "/"}, func(addr string) {
-		talk(t, "ws://"+addr+"/")
-	})
-	if r.code != 0 {
-		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
-	}
-	if !strings.Contains(r.stdout, "wsgate: trace: permessage-deflate is left as the client offers it") {
-		t.Errorf("stdout does not say that compression is kept:\n%s", r.stdout)
-	}
-	if n := strings.Count(r.stdout, " [compressed] "); n != 2 {
-		t.Errorf("%d lines marked [compressed]; want 2 (the long message both ways):\n%s", n, r.stdout)
-	}
-	if !strings.Contains(r.stdout, `→ text   5 "hello"`) {
-		t.Errorf("a short message (not compressed) is not shown as text:\n%s", r.stdout)
+	for _, args := range [][]string{{"--trace"}, {"--trace", "--trace-keep-compression"}} {
+		r := serveWhile(t, 1, append(args, "ws://"+echoSrv.Listener.Addr().String()+"/"), func(addr string) {
+			talk(t, "ws://"+addr+"/")
+		})
+		if r.code != 0 {
+			t.Fatalf("%v: serve exit %d; stderr %s", args, r.code, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "wsgate: trace: permessage-deflate passes untouched; compressed messages are shown inflated") {
+			t.Errorf("%v: stdout does not say that compression is kept:\n%s", args, r.stdout)
+		}
+		deprecated := strings.Contains(r.stderr, "--trace-keep-compression is deprecated")
+		if deprecated != (len(args) == 2) {
+			t.Errorf("%v: stderr %q: the deprecation notice is there: %v", args, r.stderr, deprecated)
+		}
+		deflated := regexp.MustCompile(`(?m) text   1000 \[deflated (\d+)→1000 B\] "a{256}" … \+744 bytes$`)
+		if got := deflated.FindAllStringSubmatch(r.stdout, -1); len(got) != 2 {
+			t.Errorf("%v: %d lines of the long message inflated; want 2 (both ways):\n%s", args, len(got), r.stdout)
+		}
+		if !strings.Contains(r.stdout, `→ text   5 "hello"`) {
+			t.Errorf("%v: a short message (not compressed) is not shown as text:\n%s", args, r.stdout)
+		}
 	}
 }
 
@@ -313,7 +321,7 @@ func TestTraceUsage(t *testing.T) {
 		{"har", []string{"--har", missing}, "wsgate: --har: open " + missing},
 		{"bytes 0", []string{"--trace", "--trace-bytes", "0"}, "--trace-bytes 0: want 1 to 1048576"},
 		{"bytes without trace", []string{"--trace-bytes", "64"}, "--trace-bytes applies to --trace, --trace-file or --har"},
-		{"keep without trace", []string{"--trace-keep-compression"}, "--trace-keep-compression applies to"},
+		{"strip without trace", []string{"--trace-strip-compression"}, "--trace-strip-compression applies to"},
 		{"filter without trace", []string{"--trace-filter", "dir=up"}, "--trace-filter applies to --trace, --trace-file or --har"},
 		{"format without trace", []string{"--trace-format", "raw"}, "--trace-format applies to --trace, --trace-file or --har"},
 		{"format without text", []string{"--trace-file", os.DevNull, "--trace-format", "raw"}, "wsgate: --trace-format applies to --trace, which is not given"},

@@ -30,11 +30,14 @@ import (
 //	{"type": "send", "time": 1795784521.123456, "opcode": 1, "data": "hello"}
 //
 // "send" is client to backend (tunnel.Up), "receive" backend to client; time
-// is in Unix seconds; data is the payload as text for an uncompressed text
-// message, the reason for a close, and base64 otherwise (binary, ping,
-// pong, compressed), as much of it as the Message carries. wsgate adds fields of its own,
-// which HAR allows with a leading underscore: "_length" (the whole payload's
-// length), "_truncated", "_compressed", "_closeCode" and "_closeReason".
+// is in Unix seconds; data is the payload as text for a text message
+// (inflated, when it was compressed: browsers show messages decompressed),
+// the reason for a close, and base64 otherwise (binary, ping, pong,
+// compressed and not decodable), as much of it as the Message carries.
+// wsgate adds fields of its own, which HAR allows with a leading
+// underscore: "_length" (the whole payload's length, inflated),
+// "_truncated", "_compressed", "_wireLength" (a compressed message's length
+// on the wire), "_undecodable", "_closeCode" and "_closeReason".
 //
 // Everything is kept until WriteTo: the memory a HAR takes grows with
 // every message (each at most tunnel.Config.TraceBytes of payload).
@@ -240,6 +243,8 @@ type (
 		Length      int64   `json:"_length"`
 		Truncated   bool    `json:"_truncated,omitempty"`
 		Compressed  bool    `json:"_compressed,omitempty"`
+		WireLength  int64   `json:"_wireLength,omitempty"`
+		Undecodable bool    `json:"_undecodable,omitempty"`
 		CloseCode   int     `json:"_closeCode,omitempty"`
 		CloseReason string  `json:"_closeReason,omitempty"`
 	}
@@ -256,6 +261,9 @@ func newHARMessage(m tunnel.Message) harMessage {
 		Compressed:  m.Compressed,
 		CloseCode:   m.CloseCode,
 		CloseReason: m.CloseReason,
+	}
+	if m.Compressed {
+		hm.WireLength, hm.Undecodable = m.WireLen, !m.Inflated
 	}
 	if m.Dir == tunnel.Up {
 		hm.Type = "send"

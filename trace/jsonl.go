@@ -18,7 +18,7 @@ import (
 //	{"time":"2026-11-27T13:02:01.123456Z","tunnel":3,"dir":"up","opcode":"text","len":5,"text":"hello"}
 //
 // A payload is in "text" for a text message whose bytes are valid UTF-8
-// and not compressed, and otherwise in "base64". Fields that would be
+// (inflated, when compressed), and otherwise in "base64". Fields that would be
 // false, zero or empty are left out, except time, tunnel, dir, opcode and
 // len.
 type JSONL struct {
@@ -40,9 +40,11 @@ type Record struct {
 	Text        *string `json:"text,omitempty"`
 	Base64      []byte  `json:"base64,omitempty"`
 	Truncated   bool    `json:"truncated,omitempty"`
-	Compressed  bool    `json:"compressed,omitempty"` // RSV1: deflated
-	CloseCode   int     `json:"close_code,omitempty"` // close: 1005 when it had none
-	CloseName   string  `json:"close_name,omitempty"` // the code's name: CloseName
+	Compressed  bool    `json:"compressed,omitempty"`  // RSV1: deflated; Len is then the inflated length
+	WireLen     int64   `json:"wire_len,omitempty"`    // compressed: the payload's length on the wire
+	Undecodable bool    `json:"undecodable,omitempty"` // compressed but not inflated: the payload is as sent
+	CloseCode   int     `json:"close_code,omitempty"`  // close: 1005 when it had none
+	CloseName   string  `json:"close_name,omitempty"`  // the code's name: CloseName
 	CloseReason string  `json:"close_reason,omitempty"`
 	// Decoded is what the tunnel's subprotocol decoder made of the
 	// message, when it has one that read it.
@@ -106,6 +108,9 @@ func newRecord(m tunnel.Message) Record {
 		Len:        m.Len,
 		Truncated:  m.Truncated,
 		Compressed: m.Compressed,
+	}
+	if m.Compressed {
+		r.WireLen, r.Undecodable = m.WireLen, !m.Inflated
 	}
 	if m.Opcode == tunnel.OpClose {
 		r.CloseCode, r.CloseName, r.CloseReason = m.CloseCode, CloseName(m.CloseCode), m.CloseReason

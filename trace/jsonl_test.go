@@ -28,13 +28,14 @@ func TestJSONLFields(t *testing.T) {
 		{"time": "2026-11-27T13:02:01.129456789Z", "tunnel": 3.0, "dir": "down", "opcode": "binary", "len": 300.0, "base64": "q6urq6urq6s=", "truncated": true},
 		// Not valid UTF-8 (\xff): base64, so that nothing is lost.
 		{"time": "2026-11-27T13:02:01.130456789Z", "tunnel": 3.0, "dir": "up", "opcode": "text", "len": 34.0, "base64": samples()[7].Payload},
-		{"time": "2026-11-27T13:02:01.131456789Z", "tunnel": 3.0, "dir": "up", "opcode": "text", "len": 7.0, "base64": "8kjNyckHAA==", "compressed": true},
+		{"time": "2026-11-27T13:02:01.131456789Z", "tunnel": 3.0, "dir": "up", "opcode": "text", "len": 7.0, "base64": "8kjNyckHAA==", "compressed": true, "wire_len": 7.0, "undecodable": true},
 		{"time": "2026-11-27T13:02:01.132456789Z", "tunnel": 3.0, "dir": "up", "opcode": "ping", "len": 0.0},
 		{"time": "2026-11-27T13:02:01.133456789Z", "tunnel": 3.0, "dir": "down", "opcode": "pong", "len": 4.0, "base64": "YWIBYw=="},
 		{"time": "2026-11-27T13:02:01.134456789Z", "tunnel": 12.0, "dir": "down", "opcode": "text", "len": 13.0, "text": "<b>日本語</b>"},
 		{"time": "2026-11-27T13:02:01.135456789Z", "tunnel": 3.0, "dir": "up", "opcode": "close", "len": 5.0, "close_code": 1000.0, "close_name": "normal closure", "close_reason": "bye"},
 		{"time": "2026-11-27T13:02:01.136456789Z", "tunnel": 3.0, "dir": "down", "opcode": "close", "len": 0.0, "close_code": 1005.0, "close_name": "no status"},
 		{"time": "2026-11-27T13:02:01.137456789Z", "tunnel": 12.0, "dir": "down", "opcode": "close", "len": 10.0, "close_code": 4001.0, "close_name": "private", "close_reason": "\x1b[2Jbad"},
+		{"time": "2026-11-27T13:02:01.138456789Z", "tunnel": 3.0, "dir": "down", "opcode": "text", "len": 11.0, "text": "hello hello", "compressed": true, "wire_len": 9.0},
 	}
 	for i := range want {
 		switch v := want[i]["text"].(type) {

@@ -209,7 +209,7 @@ func (ts *Tunnels) Decode(m tunnel.Message) (decode.Decoded, bool) {
 		return decode.Decoded{}, false
 	}
 	o, ok := ts.Get(m.Tunnel)
-	if !ok || o.dec == nil || m.Compressed {
+	if !ok || o.dec == nil || (m.Compressed && !m.Inflated) {
 		return decode.Decoded{}, false
 	}
 	o.dec.mu.Lock()
@@ -303,9 +303,7 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *de
 		return append(b, '\n')
 	}
 	b = strconv.AppendInt(b, m.Len, 10)
-	if m.Compressed {
-		b = append(b, " [compressed]"...)
-	}
+	b = appendCompression(b, m)
 	p, rest := payload(m)
 	var below []byte // Pretty's block under the line
 	switch {
@@ -322,7 +320,7 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *de
 		if below == nil {
 			b = strconv.AppendQuote(append(b, ' '), string(p))
 		}
-	case opts.Format == Pretty && (m.Opcode == tunnel.OpBinary || m.Compressed) && len(p) > 0:
+	case opts.Format == Pretty && (m.Opcode == tunnel.OpBinary || m.Opcode == tunnel.OpText && !isText(m)) && len(p) > 0:
 		below = appendHexDump(nil, p)
 	case isText(m):
 		b = append(b, ' ')

@@ -35,7 +35,7 @@ func samples() []tunnel.Message {
 		{Tunnel: 3, Time: at(6), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 300, Payload: bytes.Repeat([]byte{0xab}, 8), Truncated: true},
 		{Tunnel: 3, Time: at(7), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 34,
 			Payload: []byte("\x1b[31mred\x1b[0m\r\n\t\x00\x7f\u0085\u202egnp.exe\"\\ok\xff")},
-		{Tunnel: 3, Time: at(8), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 7, Compressed: true,
+		{Tunnel: 3, Time: at(8), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 7, WireLen: 7, Compressed: true, Undecodable: true,
 			Payload: []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}},
 		{Tunnel: 3, Time: at(9), Dir: tunnel.Up, Opcode: tunnel.OpPing, Len: 0},
 		{Tunnel: 3, Time: at(10), Dir: tunnel.Down, Opcode: tunnel.OpPong, Len: 4, Payload: []byte("ab\x01c")},
@@ -45,6 +45,8 @@ func samples() []tunnel.Message {
 		{Tunnel: 3, Time: at(13), Dir: tunnel.Down, Opcode: tunnel.OpClose, Len: 0, CloseCode: 1005},
 		{Tunnel: 12, Time: at(14), Dir: tunnel.Down, Opcode: tunnel.OpClose, Len: 10,
 			CloseCode: 4001, CloseReason: "\x1b[2Jbad"},
+		{Tunnel: 3, Time: at(15), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 11, WireLen: 9, Compressed: true, Inflated: true,
+			Payload: []byte("hello hello")},
 	}
 }
 

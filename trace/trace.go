@@ -15,16 +15,34 @@
 package trace
 
 import (
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/tunnel"
 )
 
 // isText reports whether m's payload is shown as text: a text message that
-// is not compressed. Everything else (binary, control frames, deflated
-// text) is shown as bytes.
+// is not compressed, or was inflated. Everything else (binary, control
+// frames, compressed text that could not be inflated) is shown as bytes.
 func isText(m tunnel.Message) bool {
-	return m.Opcode == tunnel.OpText && !m.Compressed
+	return m.Opcode == tunnel.OpText && (!m.Compressed || m.Inflated)
+}
+
+// appendCompression appends Text's marker of a compressed message: the
+// sizes on the wire and inflated ("[deflated 812→2048 B]"), or that it
+// could not be inflated (its payload is then the compressed bytes).
+func appendCompression(b []byte, m tunnel.Message) []byte {
+	switch {
+	case m.Inflated:
+		b = append(b, " [deflated "...)
+		b = strconv.AppendInt(b, m.WireLen, 10)
+		b = append(b, "→"...)
+		b = strconv.AppendInt(b, m.Len, 10)
+		return append(b, " B]"...)
+	case m.Compressed:
+		return append(b, " [compressed, not decodable]"...)
+	}
+	return b
 }
 
 // payload returns the part of m's payload to show and how many bytes of the

@@ -71,6 +71,10 @@ type frameReader struct {
 	traceMax  int
 	capture   []byte
 	truncated bool
+	// inf inflates compressed messages, only while tracing a tunnel that
+	// negotiated permessage-deflate; inflating: it has this message.
+	inf       *inflater
+	inflating bool
 
 	// Counts kept here and published to f once per feed, not per frame:
 	// one atomic store per read instead of several per small frame.
@@ -207,6 +211,13 @@ func (r *frameReader) payload(p []byte) {
 		r.maskPos += int64(len(p))
 		return
 	}
+	if r.msgDeflate && r.inf != nil {
+		if !r.inflating {
+			r.inflating = true
+			r.inf.start()
+		}
+		r.inf.write(p, r.masked, r.mask, r.maskPos)
+	}
 	room := r.traceMax - len(r.capture)
 	if room <= 0 {
 		r.truncated = true
@@ -281,8 +292,11 @@ func (r *frameReader) emit(op Opcode, n int64, payload []byte, truncated, deflat
 		return
 	}
 	m := Message{
-		Tunnel: r.t.ID, Time: time.Now(), Dir: r.dir, Opcode: op, Len: n,
+		Tunnel: r.t.ID, Time: time.Now(), Dir: r.dir, Opcode: op, Len: n, WireLen: n,
 		Payload: payload, Truncated: truncated, Compressed: deflated,
+	}
+	if deflated {
+		r.inflated(&m)
 	}
 	if op == OpClose {
 		m.CloseCode, m.CloseReason = 1005, ""
@@ -294,6 +308,26 @@ func (r *frameReader) emit(op Opcode, n int64, payload []byte, truncated, deflat
 		m.Payload, m.Truncated = payload[:r.traceMax], true
 	}
 	on(m)
+}
+
+// inflated gives m, a compressed message, its plain payload when the
+// inflater followed it, and otherwise marks it undecodable (its payload
+// stays the compressed bytes).
+func (r *frameReader) inflated(m *Message) {
+	m.Undecodable = true
+	if r.inf == nil {
+		return // not negotiated: RSV1 means nothing we know
+	}
+	if !r.inflating {
+		r.inf.start() // no payload byte came
+	}
+	r.inflating = false
+	if !r.inf.end() {
+		return
+	}
+	m.Undecodable, m.Inflated = false, true
+	m.Len, m.Payload = r.inf.total, r.inf.plain
+	m.Truncated = r.inf.total > int64(len(r.inf.plain))
 }
 
 func (r *frameReader) goRaw() { r.raw, r.dirty = true, 1 }

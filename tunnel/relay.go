@@ -352,6 +352,11 @@ func (t *Tunnel) closeBoth() {
 		closeNow(client)
 	}
 	closeNow(t.backend)
+	for d := range t.frames {
+		if f := t.frames[d].inf; f != nil {
+			f.abort() // a message's inflating goroutine, if any, ends
+		}
+	}
 	if t.parker != nil {
 		t.parker.unpark(t)
 	}

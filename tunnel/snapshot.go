@@ -119,13 +119,23 @@ type Message struct {
 	Time   time.Time // when its last byte was read, just before it is relayed
 	Dir    Direction
 	Opcode Opcode // OpText, OpBinary, OpClose, OpPing or OpPong
-	// Len is the payload length: of the whole message for data.
-	Len int64
+	// Len is the payload length: of the whole message for data, after
+	// inflating it when Inflated. WireLen is its length on the wire:
+	// Len, unless Inflated.
+	Len, WireLen int64
 	// Payload is the first Config.TraceBytes bytes of the payload,
-	// unmasked; Truncated says there was more.
+	// unmasked (and inflated, when Inflated); Truncated says there was more.
 	Payload    []byte
 	Truncated  bool
-	Compressed bool // RSV1: the payload is deflated (permessage-deflate)
+	Compressed bool // RSV1: the message was deflated (permessage-deflate)
+	// Inflated says that Payload and Len are the compressed message's
+	// plain bytes: the tunnel is traced and negotiated permessage-deflate,
+	// and the inflater followed its stream. Undecodable is a compressed
+	// message that it could not inflate (the stream was corrupt, a message
+	// inflated past 64 MiB, or compression that was not negotiated); with
+	// context takeover every later compressed message of that direction is
+	// undecodable too. Payload and Len are then the compressed bytes.
+	Inflated, Undecodable bool
 	// CloseCode and CloseReason are set for OpClose (1005: no code).
 	CloseCode   int
 	CloseReason string
