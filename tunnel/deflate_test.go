@@ -1,11 +1,17 @@
 package tunnel
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -410,5 +416,87 @@ func BenchmarkTraceInflate(b *testing.B) {
 				tun.frames[Up].feed(msgs[i%64])
 			}
 		})
+	}
+}
+
+// TestTraceInflatesNodeWS traces Node's ws library talking to itself
+// through the proxy, both sides compressing with context takeover: every
+// message is traced inflated and equal to what was sent. It needs node
+// and the ws package: WSGATE_DECODE_NODE_DIR names a prefix where npm
+// installed it (.ci/run sets it); without it the test skips.
+func TestTraceInflatesNodeWS(t *testing.T) {
+	dir := os.Getenv("WSGATE_DECODE_NODE_DIR")
+	node, err := exec.LookPath("node")
+	if dir == "" || err != nil {
+		t.Skip("needs node and WSGATE_DECODE_NODE_DIR with the ws package (npm install --prefix DIR ws)")
+	}
+	script, err := filepath.Abs("testdata/ws_deflate.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeEnv := append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+	srv := exec.Command(node, script, "server")
+	srv.Env = nodeEnv
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	port, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("node server: %v", err)
+	}
+	var mu sync.Mutex
+	var got []Message
+	proxy, _ := serveConfig(t, Config{
+		Table: flagTable(t, "/ ws://127.0.0.1:"+strings.TrimSpace(port)+"/"), Logger: slog.New(slog.DiscardHandler),
+		TraceBytes: 1 << 20,
+		OnMessage: func(m Message) {
+			m.Payload = bytes.Clone(m.Payload)
+			mu.Lock()
+			got = append(got, m)
+			mu.Unlock()
+		},
+	})
+	const n = 30
+	cli := exec.Command(node, script, "client", "ws://"+proxy+"/", strconv.Itoa(n))
+	cli.Env = nodeEnv
+	echoes, err := cli.Output()
+	if err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(echoes)), "\n")
+	if len(lines) != n {
+		t.Fatalf("node client printed %d echoes; want %d", len(lines), n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var up, down []string
+	for _, m := range got {
+		if m.Opcode != OpText {
+			continue
+		}
+		if !m.Compressed || !m.Inflated || m.Undecodable {
+			t.Errorf("%s message %.40q: compressed %v, inflated %v, undecodable %v; ws compresses every message", m.Dir, m.Payload, m.Compressed, m.Inflated, m.Undecodable)
+		}
+		if m.Dir == Up {
+			up = append(up, string(m.Payload))
+		} else {
+			down = append(down, string(m.Payload))
+		}
+	}
+	if !slices.Equal(down, lines) {
+		t.Errorf("traced %d backend messages; they differ from the %d the client received", len(down), len(lines))
+	}
+	for i, u := range up {
+		if "echo "+u != lines[i] {
+			t.Errorf("traced client message %d = %.60q; the echo was %.60q", i, u, lines[i])
+		}
+	}
+	if len(up) != n {
+		t.Errorf("traced %d client messages; want %d", len(up), n)
 	}
 }
