@@ -158,6 +158,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	cfg := tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS,
 		Wrap: obs.statusWrap(func() tunnel.Snapshot { return srv.Snapshot() }, start, e.info.Version)}
 	tr.configure(&cfg)
+	cfg.KeepHandshakes = live // for the view's detail pane, and only then
 	lim.configure(&cfg)
 	srv = tunnel.New(cfg)
 	errc := make(chan error, len(lns))

@@ -63,6 +63,9 @@ func negotiatedDeflate(h http.Header) (p [2]deflateParams, ok bool) {
 // the parameters it agreed. Without a trace it does nothing: the relay
 // then never inflates.
 func (t *Tunnel) inflate(h http.Header) {
+	if t.frames[0].onMessage == nil && t.frames[1].onMessage == nil {
+		return // not traced: nothing to read the extension for
+	}
 	p, ok := negotiatedDeflate(h)
 	for d := range t.frames {
 		if r := &t.frames[d]; ok && r.onMessage != nil {

@@ -28,7 +28,7 @@ func TestTunnelDetailHandshake(t *testing.T) {
 			"Sec-WebSocket-Extensions: x-two; p=1\r\nX-Backend: yes\r\n\r\n", wsproto.AcceptKey(r.Header.Get("Sec-WebSocket-Key")))
 		io.Copy(io.Discard, br)
 	})
-	proxy, srv := startProxy(t, "/ws/ ws://"+backend+"/b/")
+	proxy, srv := serveConfig(t, Config{Table: flagTable(t, "/ws/ ws://"+backend+"/b/"), KeepHandshakes: true})
 	c, _, resp := rawUpgrade(t, proxy, "/ws/room?x=1", "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\nX-Client: one\r\n", "")
 	defer c.Close()
 	if resp.StatusCode != 101 {

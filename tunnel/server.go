@@ -71,6 +71,11 @@ type Config struct {
 	TraceBytes int
 	// OnTunnel, when set, is called when a tunnel opens and when it closes.
 	OnTunnel func(TunnelEvent)
+	// KeepHandshakes keeps each tunnel's upgrade request and 101 header
+	// for TunnelDetail (the live view's detail pane): about a kilobyte a
+	// tunnel and a formatting per handshake, so only when someone may
+	// look. False: TunnelDetail has the counters, not the headers.
+	KeepHandshakes bool
 	// StripCompression removes permessage-deflate from the extensions a
 	// client offers, so that traced payloads are readable.
 	StripCompression bool

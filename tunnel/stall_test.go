@@ -178,43 +178,58 @@ func TestStalledPeerIdleTimeout(t *testing.T) {
 func TestStalledTunnelAndStop(t *testing.T) {
 	for _, ep := range []endpoints{{false}, {true}} {
 		for _, sc := range stallCases {
-			t.Run(ep.scheme()+"/"+sc.name, func(t *testing.T) {
-				noLeaks(t)
-				srv, _, proxy := stalledTunnel(t, ep, sc, "", Config{})
-				time.Sleep(1200 * time.Millisecond)
-				if n := srv.Snapshot().Open; n != 1 {
-					t.Fatalf("open tunnels = %d a while after the buffers filled; want 1 (no timeout)", n)
+			for _, traced := range []bool{false, true} {
+				name := ep.scheme() + "/" + sc.name
+				cfg := Config{}
+				if traced {
+					// The frame reader captures payloads for the trace
+					// while the buffers fill and while the stop cuts in.
+					name += "/traced"
+					cfg.OnMessage, cfg.TraceBytes = func(Message) {}, 256
 				}
-
-				// A well-behaved tunnel beside it gets its 1001.
-				c := ep.dial(t, proxy)
-				br := upgradeOn(t, c, "/healthy/")
-
-				const grace = 300 * time.Millisecond
-				ctx, cancel := context.WithTimeout(context.Background(), grace)
-				defer cancel()
-				stopped := make(chan error, 1)
-				start := time.Now()
-				go func() { stopped <- srv.Shutdown(ctx) }()
-				lookWithin(t, srv, 5*time.Second)
-				if op, p, err := readFrame(br); err != nil || op != OpClose || len(p) < 2 || int(p[0])<<8|int(p[1]) != goingAway {
-					t.Errorf("the healthy tunnel's client read %v %q, %v; want a 1001 close frame", op, p, err)
-				}
-				c.Close()
-				select {
-				case err := <-stopped:
-					if err == nil || !strings.Contains(err.Error(), "grace period over") {
-						t.Errorf("Shutdown = %v; want the grace period over", err)
-					}
-				case <-time.After(grace + 3*time.Second): // short of TLS's 5 s close_notify wait
-					t.Fatalf("Shutdown still running %v after it began, with a grace period of %v", time.Since(start), grace)
-				}
-				if n := srv.Snapshot().Open; n != 0 {
-					t.Errorf("open tunnels after Shutdown = %d; want 0", n)
-				}
-			})
+				stalledAndStopped(t, ep, sc, name, cfg)
+			}
 		}
 	}
+}
+
+// stalledAndStopped is one case of TestStalledTunnelAndStop.
+func stalledAndStopped(t *testing.T, ep endpoints, sc stallCase, name string, cfg Config) {
+	t.Run(name, func(t *testing.T) {
+		noLeaks(t)
+		srv, _, proxy := stalledTunnel(t, ep, sc, "", cfg)
+		time.Sleep(1200 * time.Millisecond)
+		if n := srv.Snapshot().Open; n != 1 {
+			t.Fatalf("open tunnels = %d a while after the buffers filled; want 1 (no timeout)", n)
+		}
+
+		// A well-behaved tunnel beside it gets its 1001.
+		c := ep.dial(t, proxy)
+		br := upgradeOn(t, c, "/healthy/")
+
+		const grace = 300 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		stopped := make(chan error, 1)
+		start := time.Now()
+		go func() { stopped <- srv.Shutdown(ctx) }()
+		lookWithin(t, srv, 5*time.Second)
+		if op, p, err := readFrame(br); err != nil || op != OpClose || len(p) < 2 || int(p[0])<<8|int(p[1]) != goingAway {
+			t.Errorf("the healthy tunnel's client read %v %q, %v; want a 1001 close frame", op, p, err)
+		}
+		c.Close()
+		select {
+		case err := <-stopped:
+			if err == nil || !strings.Contains(err.Error(), "grace period over") {
+				t.Errorf("Shutdown = %v; want the grace period over", err)
+			}
+		case <-time.After(grace + 3*time.Second): // short of TLS's 5 s close_notify wait
+			t.Fatalf("Shutdown still running %v after it began, with a grace period of %v", time.Since(start), grace)
+		}
+		if n := srv.Snapshot().Open; n != 0 {
+			t.Errorf("open tunnels after Shutdown = %d; want 0", n)
+		}
+	})
 }
 
 // lookWithin checks that Snapshot answers within d. What it guards

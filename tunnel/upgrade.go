@@ -112,7 +112,10 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		parker:  s.tunnelParker(),
 		hs:      hs,
 	}
-	t.hs.status, t.hs.response = resp.StatusCode, headerText(resp.Header)
+	t.hs.status = resp.StatusCode
+	if s.cfg.KeepHandshakes {
+		t.hs.response = headerText(resp.Header)
+	}
 	t.watch(strings.EqualFold(proto, "websocket"), t.keepRecent(s.cfg.OnMessage), s.traceBytes)
 	t.inflate(resp.Header)
 	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
@@ -311,7 +314,10 @@ func (s *Server) upgradeRequest(r *http.Request, m rules.Match, proto string, bo
 	b.WriteString(r.Method + " " + m.RequestURI + " HTTP/1.1\r\nHost: " + crlfToSpace.Replace(host) + "\r\n")
 	writeHeader(&b, h)
 	b.WriteString("\r\n")
-	hs := handshake{request: b.String()}
+	var hs handshake
+	if s.cfg.KeepHandshakes {
+		hs.request = b.String()
+	}
 	b.Write(body)
 	return b.Bytes(), hs, nil
 }

@@ -86,17 +86,7 @@ func shortBytes(n int64) string {
 	if n < 1024 {
 		return fmt.Sprintf("%dB", n)
 	}
-	f := float64(n)
-	for _, unit := range "KMGTP" {
-		f /= 1024
-		if f < 10 {
-			return fmt.Sprintf("%.1f%c", f, unit)
-		}
-		if f < 1024 {
-			return fmt.Sprintf("%.0f%c", f, unit)
-		}
-	}
-	return fmt.Sprintf("%.0fE", f/1024)
+	return scaled(float64(n), 1024, "KMGTP")
 }
 
 // shortCount is a count for a table cell: at most five characters.
@@ -104,15 +94,20 @@ func shortCount(n int64) string {
 	if n < 100000 {
 		return fmt.Sprint(n)
 	}
-	f := float64(n)
-	for _, unit := range "kMGTP" {
-		f /= 1000
+	return scaled(float64(n), 1000, "kMGTP")
+}
+
+// scaled writes f in the first of units (each base times the last) that
+// leaves fewer than base of it: one decimal below 10, none above.
+func scaled(f, base float64, units string) string {
+	for _, unit := range units {
+		f /= base
 		if f < 10 {
 			return fmt.Sprintf("%.1f%c", f, unit)
 		}
-		if f < 1000 {
+		if f < base {
 			return fmt.Sprintf("%.0f%c", f, unit)
 		}
 	}
-	return fmt.Sprintf("%.0fE", f/1000)
+	return fmt.Sprintf("%.0fE", f/base)
 }
