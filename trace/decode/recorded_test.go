@@ -20,10 +20,20 @@ import (
 	"github.com/wsgate/wsgate/tunnel"
 )
 
-// want is a decoded message a trace must hold: its direction, type and
-// some fields ("k=v", space-separated; "k=*" for any value, "latency=*"
-// for a latency above zero).
+// want is a decoded message a trace must hold: its chain, type and some
+// fields ("k=v", space-separated; "k=*" for any value, "latency=*" for a
+// latency above zero). The chain is a direction, "up" or "down", and the
+// wants of one chain are matched in order. An exchange whose messages
+// may come before or after the others of its direction (MQTT's QoS 2
+// handshake sent by both peers at once) takes a chain of its own,
+// "up/NAME", still matched against that direction's messages.
 type want struct{ dir, typ, fields string }
+
+// direction returns the direction of the chain w is in.
+func (w want) direction() string {
+	dir, _, _ := strings.Cut(w.dir, "/")
+	return dir
+}
 
 // TestRecorded decodes the traces in testdata/, recorded from the real
 // libraries by TestLive -capture: every message must decode, the expected
@@ -46,14 +56,21 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 	t.Helper()
 	sessions := map[uint64]decode.Session{}
 	var out strings.Builder
-	// The expected messages are matched in order in each direction: the
-	// two directions interleave differently from run to run.
-	next := map[string]int{}
-	nextOf := func(dir string) int {
-		for next[dir] < len(expect) && expect[next[dir]].dir != dir {
-			next[dir]++
+	// The expected messages are matched in order in each chain: the two
+	// directions, and the chains within one, interleave differently from
+	// run to run.
+	var chains []string
+	for _, w := range expect {
+		if !slices.Contains(chains, w.dir) {
+			chains = append(chains, w.dir)
 		}
-		return next[dir]
+	}
+	next := map[string]int{}
+	nextOf := func(chain string) int {
+		for next[chain] < len(expect) && expect[next[chain]].dir != chain {
+			next[chain]++
+		}
+		return next[chain]
 	}
 	for i, m := range msgs {
 		if m.Opcode != tunnel.OpText && m.Opcode != tunnel.OpBinary {
@@ -78,13 +95,16 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 			continue
 		}
 		fmt.Fprintf(&out, "%d %-4s %s\n", m.Tunnel, m.Dir, line(d))
-		if i := nextOf(m.Dir.String()); i < len(expect) && matches(m.Dir.String(), d, expect[i]) {
-			next[m.Dir.String()]++
+		for _, chain := range chains {
+			if i := nextOf(chain); i < len(expect) && matches(m.Dir.String(), d, expect[i]) {
+				next[chain]++
+				break
+			}
 		}
 	}
-	for _, dir := range []string{"up", "down"} {
-		if i := nextOf(dir); i < len(expect) {
-			t.Errorf("no message matches %+v (the ones before it in its direction were found); decoded:\n%s", expect[i], out.String())
+	for _, chain := range chains {
+		if i := nextOf(chain); i < len(expect) {
+			t.Errorf("no message matches %+v (the ones before it in its chain were found); decoded:\n%s", expect[i], out.String())
 		}
 	}
 	return out.String()
@@ -104,7 +124,7 @@ func line(d decode.Decoded) string {
 }
 
 func matches(dir string, d decode.Decoded, w want) bool {
-	if dir != w.dir || d.Type != w.typ {
+	if dir != w.direction() || d.Type != w.typ {
 		return false
 	}
 	for _, kv := range strings.Fields(w.fields) {
@@ -233,8 +253,8 @@ var (
 		{"down", "puback", "latency=*"},
 		{"up", "publish", "topic=alerts/door qos=2"},
 		{"up", "pubrec", "latency=*"},
-		{"up", "pubrel", "latency=*"},
-		{"up", "pubcomp", "latency=*"},
+		{"up/own-qos2", "pubrel", "latency=*"}, // the client's own QoS 2 flow
+		{"up", "pubcomp", "latency=*"},         // the broker's, which may finish first
 		{"up", "pingreq", ""},
 		{"down", "pingresp", "latency=*"},
 		{"up", "unsubscribe", "topic=alerts/#"},
