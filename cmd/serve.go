@@ -16,6 +16,7 @@ import (
 	"github.com/wsgate/wsgate/internal/liveview"
 	"github.com/wsgate/wsgate/internal/status"
 	"github.com/wsgate/wsgate/rules"
+	"github.com/wsgate/wsgate/trace"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -158,7 +159,13 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	cfg := tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS,
 		Wrap: obs.statusWrap(func() tunnel.Snapshot { return srv.Snapshot() }, start, e.info.Version)}
 	tr.configure(&cfg)
-	cfg.KeepHandshakes = live // for the view's detail pane, and only then
+	// For the view's detail pane, and only then: handshakes and, while
+	// tracing, each tunnel's last messages.
+	cfg.KeepHandshakes = live
+	var recent func(uint64) ([]trace.Recorded, bool)
+	if live {
+		recent = tr.recent()
+	}
 	lim.configure(&cfg)
 	srv = tunnel.New(cfg)
 	errc := make(chan error, len(lns))
@@ -195,7 +202,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	if live {
 		v := &liveview.View{Out: e.stdout, Addr: lns[0].Addr().String(), Version: e.info.Version, Start: start, Events: events,
-			Warnings: warnings, Detail: srv.TunnelDetail,
+			Warnings: warnings, Detail: srv.TunnelDetail, Messages: recent,
 			Color: e.getenv("NO_COLOR") == "", Keys: terminalIn(e.stdin), Quit: quit}
 		if demoURL != "" {
 			v.Header = connectLines(lns[0], cmd.Bool("tls-self-signed"))

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -172,22 +171,20 @@ func (tr *tracing) tunnel(ev tunnel.TunnelEvent) {
 }
 
 // message hands m to every writer that is on, from a relay goroutine,
-// unless --trace-filter leaves it out. Decoded fields (event=...) are not
-// known yet: a term on one matches nothing.
+// unless --trace-filter leaves it out; what passes is kept for the live
+// view's detail pane too (trace.Tunnels.KeepRecent).
 func (tr *tracing) message(m tunnel.Message) {
 	var dec *decode.Decoded
-	var fields map[string]string
 	if d, ok := tr.tunnels.Decode(m); ok {
 		dec = &d
-		fields = map[string]string{"protocol": d.Protocol, "type": d.Type}
-		maps.Copy(fields, d.Fields)
 	}
 	if tr.filter != nil {
 		o, _ := tr.tunnels.Get(m.Tunnel)
-		if !tr.filter.Match(m, o.Route, fields) {
+		if !tr.filter.Match(m, o.Route, trace.DecodedFields(dec)) {
 			return
 		}
 	}
+	tr.tunnels.Keep(m, dec)
 	if tr.text != nil {
 		tr.text.MessageDecoded(m, dec)
 	}
@@ -197,6 +194,17 @@ func (tr *tracing) message(m tunnel.Message) {
 	if tr.har != nil {
 		tr.har.Message(m)
 	}
+}
+
+// recent makes each tunnel keep its last messages that pass the trace,
+// and returns how to read them, for the live view; nil when tracing is
+// off. Call it before the server starts.
+func (tr *tracing) recent() func(uint64) ([]trace.Recorded, bool) {
+	if tr == nil {
+		return nil
+	}
+	tr.tunnels.KeepRecent = true
+	return tr.tunnels.Recent
 }
 
 // announce prints the one line that says what tracing does to compression.

@@ -3,12 +3,14 @@ package trace
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/wsgate/wsgate/trace/decode"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -308,4 +310,17 @@ func (t term) match(m tunnel.Message, route string, fields map[string]string) bo
 	}
 	v, ok := fields[t.field]
 	return ok && t.re.MatchString(v)
+}
+
+// DecodedFields are the fields a Filter's decoded terms match for a
+// message its decoder described as d: the decoder's own fields, with
+// "protocol" and "type". Nil for nil: a term on a decoded field then
+// matches nothing.
+func DecodedFields(d *decode.Decoded) map[string]string {
+	if d == nil {
+		return nil
+	}
+	fields := map[string]string{"protocol": d.Protocol, "type": d.Type}
+	maps.Copy(fields, d.Fields)
+	return fields
 }

@@ -69,6 +69,8 @@ type TextOptions struct {
 	// Tunnels, when set, gives each line its tunnel's rule and a time
 	// relative to the tunnel's start (+1.234s) instead of the clock.
 	Tunnels *Tunnels
+
+	oneTunnel bool // for ViewLines: no tunnel number, no rule
 }
 
 // Text writes messages for a terminal, one line each, in Compact format:
@@ -137,92 +139,17 @@ func (t *Text) Err() error {
 	return t.err
 }
 
-// Line is m's line as Text writes it in Compact format with clock times,
-// without the newline: for a view of a few messages (the live view's
-// detail pane) that reads like --trace.
-func Line(m tunnel.Message) string {
-	b := appendText(nil, m)
-	return string(b[:len(b)-1])
-}
-
-// Opened is what Tunnels keeps of an open tunnel.
-type Opened struct {
-	Route string // the rule's name, as in tunnel.TunnelInfo
-	Start time.Time
-	// Decoder is the name of the subprotocol decoder its messages go
-	// through, "" for none.
-	Decoder string
-
-	dec *decoding
-}
-
-// decoding is a tunnel's decode.Session: its two directions' relay
-// goroutines call it, and a Session is for one caller at a time.
-type decoding struct {
-	mu sync.Mutex
-	s  decode.Session
-}
-
-// Tunnels remembers the rule and start of each open tunnel, from the
-// events of tunnel.Config.OnTunnel, for Text's lines and Filter's route=,
-// and the decoder of its subprotocol (see Decode). The zero value is
-// ready; it is safe for concurrent use.
-type Tunnels struct {
-	// Decoder is --decode: a decoder's name (decode.Names) for every
-	// tunnel, "none" for none, "" to choose one per tunnel by its
-	// negotiated subprotocol or its path. Set it before the first tunnel.
-	Decoder string
-
-	mu sync.RWMutex
-	m  map[uint64]Opened
-}
-
-// Tunnel records a tunnel that opens and forgets one that closes: the
-// server reports a close after the tunnel's last message.
-func (ts *Tunnels) Tunnel(ev tunnel.TunnelEvent) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ev.Closed {
-		delete(ts.m, ev.Info.ID)
-		return
+// ViewLines is r as a view of its one tunnel shows it (the live view's
+// detail pane), in Compact or Pretty format without colour: Text's line
+// with the time since start and without the tunnel's number and rule,
+// which the view names once, then for Pretty the indented JSON or the hex
+// dump under it. No line ends in a newline.
+func ViewLines(r Recorded, start time.Time, f Format) []string {
+	if f == Raw {
+		f = Compact // raw bytes have no place on a screen that is drawn
 	}
-	if ts.m == nil {
-		ts.m = make(map[uint64]Opened)
-	}
-	o := Opened{Route: ev.Info.Route, Start: ev.Info.Start}
-	if ts.Decoder != "none" {
-		path := ev.Info.Path
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
-		if s, name := decode.For(ev.ResponseHeader.Get("Sec-WebSocket-Protocol"), path, ts.Decoder); s != nil {
-			o.Decoder, o.dec = name, &decoding{s: s}
-		}
-	}
-	ts.m[ev.Info.ID] = o
-}
-
-// Decode describes m with its tunnel's decoder, when it has one and m is
-// a data message the decoder reads.
-func (ts *Tunnels) Decode(m tunnel.Message) (decode.Decoded, bool) {
-	if m.Opcode != tunnel.OpText && m.Opcode != tunnel.OpBinary {
-		return decode.Decoded{}, false
-	}
-	o, ok := ts.Get(m.Tunnel)
-	if !ok || o.dec == nil || (m.Compressed && !m.Inflated) {
-		return decode.Decoded{}, false
-	}
-	o.dec.mu.Lock()
-	defer o.dec.mu.Unlock()
-	return o.dec.s.Decode(m.Dir.String(), m.Opcode == tunnel.OpText, m.Payload, m.Time)
-}
-
-// Get returns what is known of tunnel id.
-func (ts *Tunnels) Get(id uint64) (Opened, bool) {
-	ts.mu.RLock()
-	defer ts.mu.RUnlock()
-	o, ok := ts.m[id]
-	return o, ok
+	b := appendMessage(nil, r.Message, Opened{Start: start}, TextOptions{Format: f, oneTunnel: true}, r.Decoded)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
 
 // CloseName names a close status code (RFC 6455 §7.4, and the IANA
@@ -273,9 +200,11 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *de
 		b = strconv.AppendInt(b, ms/1000, 10)
 		b = append(b, '.', byte('0'+ms/100%10), byte('0'+ms/10%10), byte('0'+ms%10), 's')
 	}
-	b = append(b, " #"...)
-	b = strconv.AppendUint(b, m.Tunnel, 10)
-	if o.Route != "" {
+	if !opts.oneTunnel {
+		b = append(b, " #"...)
+		b = strconv.AppendUint(b, m.Tunnel, 10)
+	}
+	if o.Route != "" && !opts.oneTunnel {
 		b = append(b, ' ')
 		b = appendPrintable(b, o.Route)
 	}

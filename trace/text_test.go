@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,9 +65,17 @@ func TestTextGolden(t *testing.T) {
 	for i, line := range lines {
 		checkPrintable(t, i+1, line)
 	}
+	// A view of one tunnel shows the same line but for the time, since
+	// the tunnel's start, and the tunnel's number, which it names once.
 	for i, m := range samples() {
-		if got := Line(m); got != lines[i] {
-			t.Errorf("Line(message %d) = %q; want %q, as Text writes it", i+1, got, lines[i])
+		_, rest, _ := strings.Cut(lines[i], " #")
+		_, rest, _ = strings.Cut(rest, " ")
+		want := fmt.Sprintf("+%.3fs %s", m.Time.Sub(t0).Seconds(), rest)
+		if got := ViewLines(Recorded{Message: m}, t0, Compact); len(got) != 1 || got[0] != want {
+			t.Errorf("ViewLines(message %d) = %q; want %q, as Text writes it", i+1, got, want)
+		}
+		for _, l := range ViewLines(Recorded{Message: m}, t0, Pretty) {
+			checkPrintable(t, i+1, l)
 		}
 	}
 }

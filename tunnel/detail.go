@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
-	"sync"
 )
 
 // Detail is one open tunnel seen closely, for a user who asked about it
@@ -26,10 +25,6 @@ type Detail struct {
 	// (Sec-WebSocket-Protocol, Sec-WebSocket-Extensions): wsgate passes
 	// them on untouched.
 	Subprotocol, Extensions string
-	// Messages are the tunnel's last messages and control frames, oldest
-	// first, each with at most recentPayload bytes of payload: kept only
-	// while tracing (Config.OnMessage is set), nil otherwise.
-	Messages []Message
 }
 
 // handshake is what a tunnel's upgrade exchanged with its backend, as
@@ -75,9 +70,6 @@ func (s *Server) TunnelDetail(id uint64) (Detail, bool) {
 		d.Subprotocol = d.ResponseHeader.Get("Sec-WebSocket-Protocol")
 		d.Extensions = strings.Join(d.ResponseHeader.Values("Sec-WebSocket-Extensions"), ", ")
 	}
-	if t.recent != nil {
-		d.Messages = t.recent.last()
-	}
 	return d, true
 }
 
@@ -91,61 +83,4 @@ func (r *registry) find(id uint64) *Tunnel {
 		}
 	}
 	return nil
-}
-
-// recentMessages is how many messages a tunnel keeps while tracing, and
-// recentPayload how many bytes of each.
-const (
-	recentMessages = 20
-	recentPayload  = 64
-)
-
-// keepRecent returns on wrapped so that the tunnel keeps its last
-// messages for TunnelDetail. Without tracing on is nil and stays nil: the
-// frame reader then makes no Message at all, and the tunnel keeps none.
-func (t *Tunnel) keepRecent(on func(Message)) func(Message) {
-	if on == nil {
-		return nil
-	}
-	recent := new(messageRing)
-	t.recent = recent
-	return func(m Message) {
-		recent.add(m)
-		on(m)
-	}
-}
-
-// messageRing holds a tunnel's last messages, with a copy of the start of
-// each payload in a buffer of its own (a Message's Payload is the frame
-// reader's, reused for the next one). Both directions add to it.
-type messageRing struct {
-	mu   sync.Mutex
-	msgs [recentMessages]Message
-	bufs [recentMessages][recentPayload]byte
-	n    int // messages added in all
-}
-
-func (r *messageRing) add(m Message) {
-	r.mu.Lock()
-	i := r.n % recentMessages
-	k := copy(r.bufs[i][:], m.Payload)
-	m.Truncated = m.Truncated || k < len(m.Payload)
-	m.Payload = r.bufs[i][:k:k]
-	r.msgs[i] = m
-	r.n++
-	r.mu.Unlock()
-}
-
-// last returns the messages kept, oldest first, with payloads of their own.
-func (r *messageRing) last() []Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := min(r.n, recentMessages)
-	out := make([]Message, 0, n)
-	for i := r.n - n; i < r.n; i++ {
-		m := r.msgs[i%recentMessages]
-		m.Payload = append([]byte(nil), m.Payload...)
-		out = append(out, m)
-	}
-	return out
 }

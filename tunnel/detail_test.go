@@ -8,11 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
-	"time"
 
-	"github.com/coder/websocket"
-
-	"github.com/wsgate/wsgate/internal/eventually"
 	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
@@ -56,9 +52,6 @@ func TestTunnelDetailHandshake(t *testing.T) {
 	if d.Subprotocol != "chat.v2" || d.Extensions != "x-one, x-two; p=1" {
 		t.Errorf("subprotocol %q, extensions %q; want chat.v2, \"x-one, x-two; p=1\"", d.Subprotocol, d.Extensions)
 	}
-	if d.Messages != nil {
-		t.Errorf("messages kept without tracing: %v", d.Messages)
-	}
 
 	// The detail is the caller's: changing it changes no other.
 	d.RequestHeader.Set("X-Client", "changed")
@@ -72,45 +65,5 @@ func TestTunnelDetailHandshake(t *testing.T) {
 	waitOpen(t, srv, 0)
 	if _, ok := srv.TunnelDetail(id); ok {
 		t.Errorf("TunnelDetail(%d) found a closed tunnel", id)
-	}
-}
-
-// TestTunnelDetailMessages checks that with tracing on a tunnel keeps its
-// last messages, the newest last, with a short copy of each payload.
-func TestTunnelDetailMessages(t *testing.T) {
-	t.Parallel()
-	table := flagTable(t, "/ ws://"+startEcho(t)+"/")
-	proxy, srv := serveConfig(t, Config{Table: table, OnMessage: func(Message) {}})
-	ctx := testContext(t)
-	c := dialWS(t, ctx, "ws://"+proxy+"/")
-	long := make([]byte, 200)
-	for i := range 15 {
-		msg := fmt.Appendf(nil, "m%d", i)
-		if i == 14 {
-			msg = append(msg, long...)
-		}
-		if err := c.Write(ctx, websocket.MessageText, msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := c.Read(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	id := srv.Snapshot().Tunnels[0].ID
-	var d Detail
-	eventually.True(t, 5*time.Second, func() bool {
-		d, _ = srv.TunnelDetail(id)
-		return len(d.Messages) == recentMessages && string(d.Messages[recentMessages-1].Payload[:3]) == "m14"
-	}, func() string { return fmt.Sprintf("messages kept: %v", d.Messages) })
-
-	// 30 messages passed (15 each way): the last 20 are kept, oldest first.
-	first := d.Messages[0]
-	if string(first.Payload) != "m5" || first.Dir != Up {
-		t.Errorf("oldest kept: %s %q; want up \"m5\"", first.Dir, first.Payload)
-	}
-	last := d.Messages[recentMessages-1]
-	if len(last.Payload) != recentPayload || !last.Truncated || last.Len != 203 || last.Opcode != OpText {
-		t.Errorf("newest kept: %d bytes of %d, truncated %v, %v; want %d of 203, truncated, text",
-			len(last.Payload), last.Len, last.Truncated, last.Opcode, recentPayload)
 	}
 }

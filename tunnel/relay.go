@@ -51,8 +51,7 @@ type Tunnel struct {
 	Route   string // the rule that matched, for per-route totals
 	Start   time.Time
 
-	hs     handshake    // the upgrade's headers, for TunnelDetail; never changed
-	recent *messageRing // the last messages, while tracing; else nil
+	hs handshake // the upgrade's headers, for TunnelDetail; never changed
 
 	flows      [2]flow        // indexed by Direction
 	frames     [2]frameReader // indexed by Direction

@@ -116,7 +116,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	if s.cfg.KeepHandshakes {
 		t.hs.response = headerText(resp.Header)
 	}
-	t.watch(strings.EqualFold(proto, "websocket"), t.keepRecent(s.cfg.OnMessage), s.traceBytes)
+	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
 	t.inflate(resp.Header)
 	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
 		s.fail(w, r, err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/fatih/color"
 
-	"github.com/wsgate/wsgate/trace"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -26,8 +25,9 @@ func detailTitle(st *viewState) string {
 
 // detailRows is the detail pane: one tunnel's addresses, what its
 // handshake settled, its counters, the headers of its upgrade as sent to
-// the backend and as the backend answered, and its last messages.
-func detailRows(d tunnel.Detail, now time.Time, width int, p palette) []row {
+// the backend and as the backend answered, and its last messages as mv
+// shows them.
+func detailRows(d tunnel.Detail, mv *messageView, now time.Time, width int, p palette) []row {
 	ti := d.Info
 	var rows []row
 	add := func(c *color.Color, format string, a ...any) {
@@ -60,17 +60,7 @@ func detailRows(d tunnel.Detail, now time.Time, width int, p palette) []row {
 		add(nil, "  %s", l)
 	}
 
-	add(p.dim, "last messages (→ client to backend, ← backend to client)")
-	switch {
-	case d.Messages == nil:
-		add(p.dim, "  kept only while tracing: serve with --trace-file FILE or --har FILE")
-	case len(d.Messages) == 0:
-		add(p.dim, "  none yet")
-	}
-	for _, m := range d.Messages {
-		add(nil, "  %s", trace.Line(m))
-	}
-	return rows
+	return append(rows, messageRows(mv, ti, width, p)...)
 }
 
 // flowTable is a tunnel's counters, one row a direction.

@@ -1,6 +1,7 @@
 package liveview
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/wsgate/wsgate/tunnel"
@@ -22,6 +23,8 @@ const (
 	keyEscape
 	keyHelp
 	keyWarnings
+	keyRaw    // the detail pane's messages: raw or pretty
+	keyFilter // the detail pane's messages: type a filter
 )
 
 // escWait is how long an ESC waits for the rest of a cursor key's
@@ -53,6 +56,7 @@ var plainKeys = map[byte]key{
 	'j': keyDown, 'k': keyUp, 'g': keyHome, 'G': keyEnd,
 	'\r': keyEnter, '\n': keyEnter,
 	'?': keyHelp, 'w': keyWarnings, 'W': keyWarnings,
+	'r': keyRaw, 'R': keyRaw, '/': keyFilter,
 }
 
 func (d *keyDecoder) decode(p []byte) []key {
@@ -111,16 +115,35 @@ func escape(b []byte) (int, key) {
 	return -1, 0
 }
 
-// input applies the keys in p, which may hold several keys or part of one.
+// input applies the keys in p, which may hold several keys or part of
+// one; while the filter line is open, p is what is typed into it.
 func (st *viewState) input(p []byte) {
+	if st.msg.editing {
+		b := append(st.keys.pending, p...)
+		st.keys.pending = nil
+		st.edit(b)
+		return
+	}
+	// What follows a '/' that opens the filter line is typed into it.
+	rest := []byte(nil)
+	if i := bytes.IndexByte(p, '/'); i >= 0 {
+		p, rest = p[:i+1], p[i+1:]
+	}
 	for _, k := range st.keys.decode(p) {
 		st.apply(k)
+	}
+	if len(rest) > 0 {
+		st.input(rest)
 	}
 }
 
 // escape applies a lone ESC once escWait has passed without more bytes.
 func (st *viewState) escape() {
 	for _, k := range st.keys.flush() {
+		if st.msg.editing && k == keyEscape {
+			st.msg.editing, st.msg.filterErr = false, ""
+			continue
+		}
 		st.apply(k)
 	}
 }
@@ -141,13 +164,24 @@ func (st *viewState) apply(k key) {
 		if st.pane == paneList && st.details && len(st.ids) > 0 {
 			st.pane, st.paneTop = paneDetail, 0
 			st.detail, st.gone = tunnel.Detail{Info: tunnel.TunnelInfo{ID: st.selID}}, false
+			st.msg = messageView{raw: st.msg.raw, filter: st.msg.filter, expr: st.msg.expr}
+		}
+	case keyRaw:
+		if st.pane == paneDetail {
+			st.msg.raw = !st.msg.raw
+		}
+	case keyFilter:
+		if st.pane == paneDetail {
+			st.msg.editing, st.msg.typed, st.msg.filterErr = true, []rune(st.msg.expr), ""
 		}
 	default:
 		if st.pane == paneList {
 			st.choose(st.moved(k, st.sel, len(st.ids)-1, st.page))
-		} else {
-			st.paneTop = max(0, min(st.moved(k, st.paneTop, st.paneLast, st.panePage), st.paneLast))
+			return
 		}
+		st.paneTop = max(0, min(st.moved(k, st.paneTop, st.paneLast, st.panePage), st.paneLast))
+		// End follows the newest messages; moving up stops following.
+		st.msg.follow = st.pane == paneDetail && (k == keyEnd || st.msg.follow && st.paneTop >= st.paneLast)
 	}
 }
 

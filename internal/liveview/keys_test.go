@@ -1,10 +1,12 @@
 package liveview
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/wsgate/wsgate/internal/snapshottest"
+	"github.com/wsgate/wsgate/trace"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -140,12 +142,15 @@ func TestSelectionFollowsTunnel(t *testing.T) {
 // and no further than its end.
 func TestPaneScroll(t *testing.T) {
 	start, s := snapshottest.Busy()
-	v := &View{Addr: "a", Version: "v", Start: start, Detail: func(uint64) (tunnel.Detail, bool) { return snapshottest.Detail(s), true }}
+	msgs := snapshottest.Messages(s)
+	kept := msgs[:3]
+	v := &View{Addr: "a", Version: "v", Start: start, Detail: func(uint64) (tunnel.Detail, bool) { return snapshottest.Detail(s), true },
+		Messages: func(uint64) ([]trace.Recorded, bool) { return kept, true }}
 	st := newViewState()
 	st.details = true
 	st.observe(s)
 	st.input([]byte("\r"))
-	st.fetch(v.Detail)
+	v.fetch(st)
 	f := v.render(s, nil, 80, 10, st)
 	st.paneLast, st.panePage = f.paneLast, f.panePage
 	if f.paneLast == 0 || f.panePage != 8 {
@@ -160,8 +165,87 @@ func TestPaneScroll(t *testing.T) {
 		t.Errorf("past the end: top %d; want %d", st.paneTop, f.paneLast)
 	}
 	f = v.render(s, nil, 80, 10, st)
-	if last := f.lines[len(f.lines)-1]; !strings.Contains(last, "pong") {
-		t.Errorf("scrolled to the end, the last line is %q; want the last message", last)
+	if last := f.lines[len(f.lines)-1]; !strings.Contains(last, "000000  00 01 fe ff") {
+		t.Errorf("scrolled to the end, the last line is %q; want the last message's hex dump", last)
+	}
+
+	// G follows: the messages that come next are shown as they come.
+	kept = msgs
+	v.fetch(st)
+	f = v.render(s, nil, 80, 10, st)
+	st.paneTop, st.paneLast = f.paneTop, f.paneLast
+	if last := f.lines[len(f.lines)-1]; !strings.Contains(last, "close  1011 internal error") || !strings.Contains(f.lines[1], "following") {
+		t.Errorf("following, after more messages the frame ends with %q, label %q; want the 1011 close, following", last, f.lines[1])
+	}
+	// Up stops following: the pane stays where it is as more come.
+	st.input([]byte("k"))
+	top := st.paneTop
+	kept = append(msgs, msgs...)
+	v.fetch(st)
+	if f = v.render(s, nil, 80, 10, st); f.paneTop != top || strings.Contains(f.lines[1], "following") {
+		t.Errorf("after k, more messages moved the pane to line %d (label %q); want it kept at %d", f.paneTop, f.lines[1], top)
+	}
+}
+
+// TestMessageFilter checks the detail pane's filter line: typed after /,
+// applied on Enter, an error shown where it is, Escape and Backspace.
+func TestMessageFilter(t *testing.T) {
+	start, s := snapshottest.Busy()
+	v := &View{Addr: "a", Version: "v", Start: start, Detail: func(uint64) (tunnel.Detail, bool) { return snapshottest.Detail(s), true },
+		Messages: func(uint64) ([]trace.Recorded, bool) { return snapshottest.Messages(s), true }}
+	st := newViewState()
+	st.details = true
+	st.observe(s)
+	st.input([]byte("\r"))
+	v.fetch(st)
+	shown := func() string {
+		f := v.render(s, nil, 200, 200, st)
+		i := slices.IndexFunc(f.lines, func(l string) bool { return strings.HasPrefix(l, "last messages") })
+		return strings.Join(f.lines[i+1:], "\n")
+	}
+	all := shown()
+	for _, c := range []struct {
+		keys      string
+		has, hasn []string
+	}{
+		{"/dir=down\r", []string{"filter: dir=down", "← text   12 \"hello, alice\"", "5 of the last 9 match"}, []string{"→ text", "→ pong"}},
+		// Typing over the old filter: Ctrl-U clears the line.
+		{"/\x15event=chat\r", []string{"⟨socketio event chat", "1 of the last 9"}, []string{"hello"}},
+		// A filter that does not parse keeps the line open, with where.
+		{"/\x15size>>\r", []string{"filter: size>>_", "column 5"}, nil},
+		// Backspace, and a cursor key typed in the line is not text.
+		{"\x7f\x7f\x1b[Dj\r", []string{"filter: sizej", "column"}, nil},
+		// Empty: every message.
+		{"\x15\r", []string{"hello", "1011"}, []string{"filter:", "match the filter"}},
+		{"/\x15op=ping\r", []string{"filter: op=ping", "ping   0"}, []string{"pong"}},
+	} {
+		st.input([]byte(c.keys))
+		got := shown()
+		for _, h := range c.has {
+			if !strings.Contains(got, h) {
+				t.Errorf("after %q: no %q in\n%s", c.keys, h, got)
+			}
+		}
+		for _, h := range c.hasn {
+			if strings.Contains(got, h) {
+				t.Errorf("after %q: %q shown in\n%s", c.keys, h, got)
+			}
+		}
+	}
+	// A lone ESC, once escWait has passed, closes the line unchanged.
+	st.input([]byte("/"))
+	st.input([]byte("abc\x1b"))
+	st.escape()
+	if got := shown(); st.msg.editing || st.pane != paneDetail || !strings.Contains(got, "filter: op=ping\n") {
+		t.Errorf("after Escape: editing %v, pane %v, shown\n%s\nwant the line closed, op=ping in force", st.msg.editing, st.pane, got)
+	}
+	st.input([]byte("/\x15\r"))
+	if got := shown(); got != all {
+		t.Errorf("no filter: shown\n%s\nwant\n%s", got, all)
+	}
+	st.input([]byte("r"))
+	if !st.msg.raw {
+		t.Error("r in the detail pane did not switch to raw")
 	}
 }
 

@@ -20,14 +20,20 @@ func renderPane(sc *screen, label string, rows []row, st *viewState, p palette) 
 	fits := max(0, sc.left()-1)
 	last := max(0, len(rows)-fits)
 	top := min(st.paneTop, last)
+	if st.pane == paneDetail && st.msg.follow {
+		top = last
+	}
 	if len(rows) > fits && fits > 0 {
 		label += fmt.Sprintf("  lines %d-%d of %d (j/k to scroll)", top+1, top+fits, len(rows))
+		if st.pane == paneDetail && st.msg.follow {
+			label += "  following"
+		}
 	}
 	sc.add(p.bold, label)
 	for _, r := range rows[top:] {
 		sc.add(r.c, r.text)
 	}
-	return frame{lines: sc.lines, paneLast: last, panePage: fits}
+	return frame{lines: sc.lines, paneTop: top, paneLast: last, panePage: fits}
 }
 
 // keyRows is the keys pane: what each key does.
@@ -40,7 +46,11 @@ func keyRows(details bool) []row {
 		{"g/G, Home/End", "the first or the last"},
 	}
 	if details {
-		keys = append(keys, [2]string{"Enter", "the selected tunnel: its handshake, counters and last messages"})
+		keys = append(keys,
+			[2]string{"Enter", "the selected tunnel: its handshake, counters and last messages"},
+			[2]string{"  r", "in a tunnel: messages raw (one line each) or pretty (indented)"},
+			[2]string{"  /", "in a tunnel: show only what a filter matches (--trace-filter)"},
+			[2]string{"  G, End", "in a tunnel: follow the newest messages; k to stop"})
 	}
 	keys = append(keys,
 		[2]string{"w", "the rules' warnings, as wsgate check prints them"},

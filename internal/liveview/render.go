@@ -14,9 +14,9 @@ type frame struct {
 	lines []string
 	// page is how many open tunnels fitted and scroll the first one shown.
 	page, scroll int
-	// paneLast is the largest useful first line of a pane, panePage how
-	// many of its lines fitted.
-	paneLast, panePage int
+	// paneTop is the first line of a pane shown, paneLast the largest
+	// useful one, panePage how many of its lines fitted.
+	paneTop, paneLast, panePage int
 }
 
 // palette is the colours of one frame, all off without View.Color.
@@ -81,7 +81,7 @@ func (v *View) render(s tunnel.Snapshot, events []string, width, height int, st 
 		return renderPane(sc, fmt.Sprintf("%s  (w or Esc: back)", count(len(v.Warnings), "warning", "warnings")),
 			warningRows(v.Warnings, width), st, p)
 	case paneDetail:
-		return renderPane(sc, detailTitle(st), detailRows(st.detail, s.Time, width, p), st, p)
+		return renderPane(sc, detailTitle(st), detailRows(st.detail, &st.msg, s.Time, width, p), st, p)
 	}
 	return v.renderList(sc, s, events, st, p)
 }

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/wsgate/wsgate/trace"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -44,7 +45,11 @@ type View struct {
 	// Detail describes one open tunnel for the detail pane (Enter), called
 	// only while that pane is open; nil: Enter does nothing.
 	Detail func(id uint64) (tunnel.Detail, bool)
-	Color  bool
+	// Messages returns the last messages the trace kept of open tunnel
+	// id (after --trace-filter, decoded), for the detail pane; false when
+	// it knows no such tunnel. Nil: no trace keeps messages.
+	Messages func(id uint64) ([]trace.Recorded, bool)
+	Color    bool
 	// Keys is the terminal to read keys from, or nil when standard input
 	// is not a terminal (then the view only shows, and Ctrl-C is a signal).
 	Keys *os.File
@@ -89,6 +94,8 @@ type viewState struct {
 	// gone says that tunnel has closed since.
 	detail tunnel.Detail
 	gone   bool
+	// msg is the pane's messages and how they are shown.
+	msg messageView
 	// active is when each open tunnel's byte counts last changed, by ID:
 	// the relay keeps no such time, the view works it out from snapshots.
 	active map[uint64]activity
@@ -130,15 +137,23 @@ func (st *viewState) observe(s tunnel.Snapshot) {
 	st.choose(st.sel) // when the selected tunnel has closed: its neighbour
 }
 
-// fetch reads the tunnel in the detail pane again.
-func (st *viewState) fetch(detail func(uint64) (tunnel.Detail, bool)) {
-	if st.pane != paneDetail || detail == nil || st.gone {
+// fetch reads the tunnel in the detail pane again, and its messages.
+// Once it has closed, the pane keeps what was last read.
+func (v *View) fetch(st *viewState) {
+	if st.pane != paneDetail || v.Detail == nil || st.gone {
 		return
 	}
-	if d, ok := detail(st.detail.Info.ID); ok {
-		st.detail = d
-	} else {
+	d, ok := v.Detail(st.detail.Info.ID)
+	if !ok {
 		st.gone = true
+		return
+	}
+	st.detail = d
+	st.msg.kept = v.Messages != nil
+	if st.msg.kept {
+		if msgs, ok := v.Messages(d.Info.ID); ok {
+			st.msg.msgs = msgs
+		}
 	}
 }
 
@@ -173,7 +188,7 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 	look := func() {
 		s, events = snapshot(), v.Events.last()
 		st.observe(s)
-		st.fetch(v.Detail)
+		v.fetch(st)
 	}
 	look()
 	var buf bytes.Buffer
@@ -186,6 +201,9 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 		}
 		f := v.render(s, events, width, height, st)
 		st.page, st.scroll, st.paneLast, st.panePage = f.page, f.scroll, f.paneLast, f.panePage
+		if st.pane != paneList {
+			st.paneTop = f.paneTop
+		}
 		buf.Reset()
 		draw(&buf, f.lines, height)
 		v.Out.Write(buf.Bytes())
@@ -215,7 +233,7 @@ func (v *View) Run(ctx context.Context, snapshot func() tunnel.Snapshot) {
 			case wasPaused && !st.paused:
 				look()
 			case st.pane == paneDetail && was != paneDetail:
-				st.fetch(v.Detail)
+				v.fetch(st)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wsgate/wsgate/internal/goldentest"
 	"github.com/wsgate/wsgate/internal/snapshottest"
+	"github.com/wsgate/wsgate/trace"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -42,7 +43,8 @@ func liveView(start time.Time, s tunnel.Snapshot) *View {
 			"wsgate.conf:7: warning: ProxyPass /chat/ ws://127.0.0.1:9001/chat/: can never match: wsgate.conf:3 ProxyPass /chat ws://127.0.0.1:9001/ matches every path it does",
 			"wsgate.conf:9: warning: ProxyPass /api ws://127.0.0.1:9002/api/: the path has no trailing \"/\" and the URL has one: /apix maps to /api/x",
 		},
-		Detail: func(uint64) (tunnel.Detail, bool) { return snapshottest.Detail(s), true },
+		Detail:   func(uint64) (tunnel.Detail, bool) { return snapshottest.Detail(s), true },
+		Messages: func(uint64) ([]trace.Recorded, bool) { return snapshottest.Messages(s), true },
 	}
 }
 
@@ -70,7 +72,7 @@ func TestViewGolden(t *testing.T) {
 		st.active[2] = activity{at: s.Time.Add(-40 * time.Second)}
 		st.page = 3
 		st.input([]byte(keys))
-		st.fetch(live.Detail)
+		live.fetch(st)
 		return st
 	}
 
@@ -86,6 +88,19 @@ func TestViewGolden(t *testing.T) {
 		{"40x12", 40, 12, v, st, events.last()},
 		{"80x10-paused", 80, 10, v, paused, events.last()},
 		{"100x40-balancer", 100, 40, v, st, events.last()},
+	}
+	// A tunnel's messages, at the end of its detail pane: pretty, then
+	// raw and filtered.
+	for _, c := range []struct{ name, keys string }{
+		{"detail-pretty", "\rG"}, {"detail-raw-filtered", "\rGr/dir=down\r"},
+	} {
+		cases = append(cases, struct {
+			name   string
+			w, h   int
+			v      *View
+			st     *viewState
+			events []string
+		}{"100x36-" + c.name, 100, 36, live, inPane(c.keys), nil})
 	}
 	for _, size := range []struct{ w, h int }{{80, 24}, {140, 40}} {
 		for _, pane := range []struct{ name, keys string }{{"list", "j"}, {"keys", "?"}, {"warnings", "w"}, {"detail", "\r"}} {
@@ -145,7 +160,7 @@ func TestViewFits(t *testing.T) {
 		st.interactive, st.details, st.paused = true, true, true
 		st.observe(s)
 		st.input([]byte(keys))
-		st.fetch(v.Detail)
+		v.fetch(st)
 		for w := 1; w <= 120; w++ {
 			for h := 1; h <= 40; h++ {
 				f := v.render(s, events, w, h, st)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wsgate/wsgate/trace"
+	"github.com/wsgate/wsgate/trace/decode"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -67,7 +69,6 @@ func Busy() (start time.Time, s tunnel.Snapshot) {
 // handshake and its last messages.
 func Detail(s tunnel.Snapshot) tunnel.Detail {
 	ti := s.Tunnels[0]
-	at := func(ms int) time.Time { return s.Time.Add(-time.Second + time.Duration(ms)*time.Millisecond) }
 	return tunnel.Detail{
 		Info: ti, Method: "GET", Target: "/chat/room-with-a-rather-long-name?token=abcdef", Host: "127.0.0.1:9001",
 		RequestHeader: http.Header{
@@ -92,14 +93,34 @@ func Detail(s tunnel.Snapshot) tunnel.Detail {
 			"Sec-Websocket-Extensions": {"permessage-deflate"},
 		},
 		Subprotocol: "chat.v2", Extensions: "permessage-deflate",
-		Messages: []tunnel.Message{
-			{Tunnel: 2, Time: at(0), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 5, Payload: []byte("hello")},
-			{Tunnel: 2, Time: at(2), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 12, Payload: []byte("hello, alice")},
-			{Tunnel: 2, Time: at(300), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 4, Payload: []byte{0, 1, 0xfe, 0xff}},
-			{Tunnel: 2, Time: at(500), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 203, Truncated: true,
-				Payload: []byte("a long message, cut after sixty-four bytes as the detail keeps i")},
-			{Tunnel: 2, Time: at(700), Dir: tunnel.Down, Opcode: tunnel.OpPing, Len: 0},
-			{Tunnel: 2, Time: at(701), Dir: tunnel.Up, Opcode: tunnel.OpPong, Len: 0},
-		},
+	}
+}
+
+// Messages are tunnel 2's last messages as a trace kept them: text,
+// JSON, binary, a cut one, a compressed one, Socket.IO decoded, control
+// frames and a close.
+func Messages(s tunnel.Snapshot) []trace.Recorded {
+	at := func(ms int) time.Time { return s.Time.Add(-time.Second + time.Duration(ms)*time.Millisecond) }
+	m := func(ms int, dir tunnel.Direction, op tunnel.Opcode, payload string) tunnel.Message {
+		return tunnel.Message{Tunnel: 2, Time: at(ms), Dir: dir, Opcode: op, Len: int64(len(payload)), Payload: []byte(payload)}
+	}
+	long := m(500, tunnel.Up, tunnel.OpText, "a long message, cut after sixty-four bytes as the trace keeps i")
+	long.Len, long.Truncated = 203, true
+	deflated := m(520, tunnel.Down, tunnel.OpText, `{"user":"alice","text":"hello hello hello hello"}`)
+	deflated.Compressed, deflated.Inflated, deflated.WireLen = true, true, 31
+	closing := m(900, tunnel.Down, tunnel.OpClose, "")
+	closing.Len, closing.CloseCode, closing.CloseReason = 10, 1011, "overload"
+	return []trace.Recorded{
+		{Message: m(0, tunnel.Up, tunnel.OpText, "hello")},
+		{Message: m(2, tunnel.Down, tunnel.OpText, "hello, alice")},
+		{Message: m(300, tunnel.Down, tunnel.OpBinary, "\x00\x01\xfe\xff")},
+		{Message: long},
+		{Message: deflated},
+		{Message: m(600, tunnel.Up, tunnel.OpText, `42["chat",{"room":"r1","text":"hi"}]`),
+			Decoded: &decode.Decoded{Protocol: "socketio", Type: "event", Summary: `chat {"room":"r1","text":"hi"}`,
+				Fields: map[string]string{"event": "chat", "namespace": "/"}}},
+		{Message: m(700, tunnel.Down, tunnel.OpPing, "")},
+		{Message: m(701, tunnel.Up, tunnel.OpPong, "")},
+		{Message: closing},
 	}
 }
