@@ -240,9 +240,10 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *de
 		if len(p) > 0 {
 			b = append(append(b, ' '), p...)
 		}
-	case opts.Format == Pretty && isText(m) && isJSONDoc(p):
-		if pretty, ok := prettyJSON(p, opts.Colors); ok {
-			below = pretty
+	case opts.Format == Pretty && isText(m) && isJSONDoc(p[packetPrefix(p):]):
+		n := packetPrefix(p)
+		if pretty, ok := prettyJSON(p[n:], opts.Colors); ok {
+			below = append(append([]byte("  "), p[:n]...), pretty[2:]...)
 		} else if m.Truncated {
 			b = append(b, " [cut JSON]"...)
 		}
@@ -328,6 +329,35 @@ func appendHexDump(b, p []byte) []byte {
 		b = append(b, "|\n"...)
 	}
 	return b
+}
+
+// packetPrefix is the length of the packet header that Socket.IO and
+// Engine.IO write before their JSON ("42", "430", "2/chat,17", "0" before
+// the open packet's object, "451-" before a binary event's): digits, an
+// optional "-" and namespace, and more digits. Pretty indents the JSON after
+// it; 0 when p starts otherwise.
+func packetPrefix(p []byte) int {
+	i := 0
+	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0
+	}
+	if i < len(p) && p[i] == '-' {
+		i++
+	}
+	if i < len(p) && p[i] == '/' {
+		j := bytes.IndexByte(p[i:min(len(p), i+128)], ',')
+		if j < 0 || bytes.ContainsAny(p[i:i+j], "{[\"") {
+			return 0
+		}
+		i += j + 1
+	}
+	for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // isJSONDoc reports whether p looks like a JSON object or array: the ones

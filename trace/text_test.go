@@ -114,6 +114,17 @@ func FuzzText(f *testing.F) {
 	})
 }
 
+func TestPacketPrefix(t *testing.T) {
+	for in, want := range map[string]int{
+		`42["chat"]`: 2, `430[{"ok":true}]`: 3, `0{"sid":"x"}`: 1, `451-["up",{"_placeholder":true,"num":0}]`: 4,
+		`2/admin,17["x"]`: 10, `40/admin,{"sid":"y"}`: 9, `{"a":1}`: 0, `[1]`: 0, `3probe`: 1, `12/a{b,["x"]`: 0, "": 0,
+	} {
+		if got := packetPrefix([]byte(in)); got != want {
+			t.Errorf("packetPrefix(%q) = %d; want %d", in, got, want)
+		}
+	}
+}
+
 func TestTrimPartialRune(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"", ""},
@@ -167,6 +178,9 @@ func formatSamples() []tunnel.Message {
 		tunnel.Message{Tunnel: 3, Time: at(1503), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 9, Payload: []byte(`{"a": 1,}`)},
 		tunnel.Message{Tunnel: 3, Time: at(1504), Dir: tunnel.Down, Opcode: tunnel.OpBinary, Len: 100, Payload: bin, Truncated: true},
 		tunnel.Message{Tunnel: 3, Time: at(1505), Dir: tunnel.Down, Opcode: tunnel.OpText, Len: 12, Payload: []byte("line1\nline2\n")},
+		// Socket.IO's packet header before its JSON: indented after it.
+		tunnel.Message{Tunnel: 3, Time: at(1506), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 35, Payload: []byte(`42/chat,17["msg",{"text":"hi"},3]`)},
+		tunnel.Message{Tunnel: 3, Time: at(1507), Dir: tunnel.Up, Opcode: tunnel.OpText, Len: 5, Payload: []byte(`3probe`)},
 	)
 	for i, code := range []int{1001, 1002, 1003, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015, 3000, 3999, 4999, 1016, 2999} {
 		ms = append(ms, tunnel.Message{Tunnel: 12, Time: at(61_000 + i), Dir: tunnel.Down, Opcode: tunnel.OpClose, Len: 2, CloseCode: code})
