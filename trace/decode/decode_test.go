@@ -151,6 +151,9 @@ func TestJSONRPC(t *testing.T) {
 		{dir: "up", text: true, payload: `[{"jsonrpc":"2.0","method":"a","id":5},{"jsonrpc":"2.0","method":"n"},{"jsonrpc":"2.0","method":"b","id":6}]`, ok: true, typ: "batch", fields: "count=3 method=a,n,b id=5,6"},
 		{dir: "down", text: true, payload: `[{"jsonrpc":"2.0","result":1,"id":6},{"jsonrpc":"2.0","result":2,"id":5}]`, at: 8 * time.Millisecond, ok: true, typ: "batch", fields: "count=2 method=b,a", latency: 8 * time.Millisecond},
 		{dir: "up", text: true, payload: `{"jsonrpc":"2.0","method":"big","id":9,"params":["cut by trace-byt`, ok: true, typ: "request", fields: "method=big partial=true"},
+		// A response cut in its result, before its id: still a response.
+		{dir: "down", text: true, payload: `{"jsonrpc":"2.0","result":{"rows":[1,2,`, ok: true, typ: "response", fields: "partial=true"},
+		{dir: "down", text: true, payload: `{"jsonrpc":"2.0","error":{"code":-3`, ok: true, typ: "error", fields: "partial=true"},
 		{dir: "up", text: true, payload: `[]`},
 		{dir: "up", text: true, payload: `[1,2]`},
 		{dir: "up", text: true, payload: `{"hello":"world"}`},

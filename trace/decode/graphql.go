@@ -42,7 +42,7 @@ func (g *graphQL) Decode(dir string, text bool, p []byte, at time.Time) (Decoded
 	id := str(m["id"])
 	d.Fields = fields("id", id)
 	payload, _, _ := object(m["payload"])
-	if _, ok := m["payload"]; !ok && !complete {
+	if m["payload"] == nil && !complete {
 		// Cut inside the payload: its members before the cut.
 		if i := bytes.Index(p, []byte(`"payload":`)); i >= 0 {
 			payload, _, _ = object(p[i+len(`"payload":`):])

@@ -8,7 +8,8 @@ import (
 
 // object reads the members of the JSON object at the start of p as far
 // as p goes: a payload cut by --trace-bytes still gives the members
-// before the cut. isObject is false when p does not start with an object;
+// before the cut, and the member it cuts with a nil value (a JSON-RPC
+// response cut in its "result" is still a response). isObject is false when p does not start with an object;
 // complete is false when p ended, or stopped being JSON, before it did.
 func object(p []byte) (members map[string]json.RawMessage, isObject, complete bool) {
 	dec := json.NewDecoder(bytes.NewReader(p))
@@ -25,6 +26,7 @@ func object(p []byte) (members map[string]json.RawMessage, isObject, complete bo
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
+			members[key] = nil
 			return members, true, false
 		}
 		members[key] = raw

@@ -26,7 +26,7 @@ func (j *jsonRPC) Decode(dir string, text bool, p []byte, at time.Time) (Decoded
 		return Decoded{}, false
 	}
 	d, ok := j.one(dir, m, at)
-	if _, hasID := m["id"]; ok && !complete && !hasID && d.Type == "notification" {
+	if ok && !complete && m["id"] == nil && d.Type == "notification" {
 		// Cut before its id, if it has one: a request or a notification.
 		d.Type = "call"
 	}
@@ -63,9 +63,9 @@ func (j *jsonRPC) one(dir string, m map[string]json.RawMessage, at time.Time) (D
 				msg = compact(m["error"])
 			}
 			d.Fields = fields("error", msg, "code", code)
-			d.Summary = fmt.Sprintf("error id=%s %s %s", id, code, msg)
+			d.Summary = fmt.Sprintf("error%s %s %s", idText(id), code, msg)
 		} else {
-			d.Summary = fmt.Sprintf("result id=%s %s", id, clip(compact(m["result"]), 100))
+			d.Summary = fmt.Sprintf("result%s %s", idText(id), clip(compact(m["result"]), 100))
 		}
 		if method != "" {
 			d.Summary += " (" + method + ")"
@@ -84,6 +84,15 @@ func (j *jsonRPC) one(dir string, m map[string]json.RawMessage, at time.Time) (D
 	}
 	d.Summary = strings.TrimSpace(d.Summary)
 	return d, true
+}
+
+// idText is " id=ID" for a summary, "" when the id is not known (cut off
+// by --trace-bytes: JSON-RPC's members come in any order).
+func idText(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " id=" + id
 }
 
 // batch decodes an array of requests or responses. Its latency is the
