@@ -194,7 +194,9 @@ type tracedWriter struct {
 }
 
 func (w *tracedWriter) WriteHeader(code int) {
-	if w.header == nil && (code >= 200 || code == http.StatusSwitchingProtocols) {
+	// Interim answers come from the transport's goroutine: they must
+	// not touch w.
+	if (code >= 200 || code == http.StatusSwitchingProtocols) && w.header == nil {
 		w.noteHeader()
 	}
 	w.ResponseWriter.WriteHeader(code)

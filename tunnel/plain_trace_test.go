@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tracedProxy serves the --pass values with Config.OnHTTP set; each
@@ -315,4 +316,43 @@ func (st stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		Header:        http.Header{"Content-Type": {"text/plain"}},
 		Body:          io.NopCloser(strings.NewReader(st.body)),
 		ContentLength: int64(len(st.body)), Request: r}, nil
+}
+
+// TestPlainTracedFallbackInterim: an upgrade the rule does not take
+// (h2c on a WebSocket rule) falls back to plain HTTP and is traced like
+// any plain request; an interim 103 from the backend passes to the client
+// and stays out of the exchange, whose header is the final answer's.
+func TestPlainTracedFallbackInterim(t *testing.T) {
+	t.Parallel()
+	backend := rawBackend(t, func(c net.Conn, br *bufio.Reader, r *http.Request) {
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"+
+			"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Final: yes\r\n\r\nfine")
+	})
+	proxy, xs := tracedProxy(t, 0, "/ ws://"+backend+"/")
+	c, err := net.Dial("tcp", proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /h2 HTTP/1.1\r\nHost: wsgate.test\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n")
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var answers []string
+	for len(answers) < 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("after %q: %v", answers, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		answers = append(answers, fmt.Sprintf("%d %q", resp.StatusCode, body))
+	}
+	if answers[0] != `103 ""` || answers[1] != `200 "fine"` {
+		t.Errorf("the client got %q; want the 103, then 200 fine", answers)
+	}
+	x := <-xs
+	if x.Status != 200 || x.RequestHeader.Get("Upgrade") != "h2c" || x.ResponseHeader.Get("Link") != "" ||
+		x.ResponseHeader.Get("X-Final") != "yes" || string(x.Response.Data) != "fine" {
+		t.Errorf("exchange status %d, request Upgrade %q, answer Link %q, X-Final %q, body %q; want 200, h2c, none, yes, fine",
+			x.Status, x.RequestHeader.Get("Upgrade"), x.ResponseHeader.Get("Link"), x.ResponseHeader.Get("X-Final"), x.Response.Data)
+	}
 }
