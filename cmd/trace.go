@@ -22,10 +22,10 @@ const maxTraceBytes = 1 << 20
 
 func traceFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "trace", Usage: "print every message on standard output as it passes (time, tunnel, direction, type, length, payload); turns the live view off"},
-		&cli.StringFlag{Name: "trace-file", TakesFile: true, Usage: "write every message to `FILE` as JSON Lines (fields: docs/observe.md)"},
-		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
-		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many `BYTES` of each payload --trace, --trace-file and --har keep (1 to 1048576)"},
+		&cli.BoolFlag{Name: "trace", Usage: "print every message on standard output as it passes (time, tunnel, direction, type, length, payload), and every plain HTTP request (method, target, status, sizes, bodies); turns the live view off"},
+		&cli.StringFlag{Name: "trace-file", TakesFile: true, Usage: "write every message and plain HTTP request to `FILE` as JSON Lines (fields: docs/observe.md)"},
+		&cli.StringFlag{Name: "har", TakesFile: true, Usage: "on exit, write the tunnels and their messages, and the plain HTTP requests, to `FILE` as an HTTP Archive (HAR 1.2) that browsers' devtools open; kept in memory until then"},
+		&cli.IntFlag{Name: "trace-bytes", Value: 256, Usage: "how many `BYTES` of each payload, and of each plain HTTP body, --trace, --trace-file and --har keep (1 to 1048576)"},
 		&cli.StringFlag{Name: "trace-format", Usage: "how --trace shows messages, `FORMAT`: pretty (JSON indented, binary as a hex dump), compact (one line each) or raw (payloads as they are); default pretty on a terminal, else compact"},
 		&cli.StringFlag{Name: "decode", Usage: "read messages as subprotocol `NAME` (socketio, graphql-ws, stomp, jsonrpc, mqtt) or none; default: by the negotiated subprotocol or the path"},
 		&cli.StringSliceFlag{Name: "trace-filter", Usage: "trace only the messages that `EXPR` matches, e.g. 'dir=down op=text size>1k' (repeatable: any may match; grammar: docs/observe.md)"},
@@ -52,6 +52,8 @@ type tracing struct {
 	// lines and route= terms; filter is --trace-filter (nil: all).
 	tunnels *trace.Tunnels
 	filter  *trace.Filter
+	// polling decodes Socket.IO's long-polling requests (nil: none).
+	polling *trace.HTTPDecoder
 }
 
 // newTracing checks the trace flags and opens the files they name, so that
@@ -160,11 +162,13 @@ func (tr *tracing) configure(cfg *tunnel.Config) {
 	cfg.StripCompression = tr.strip
 	cfg.OnMessage = tr.message
 	cfg.OnTunnel = tr.tunnel
+	tr.configureHTTP(cfg)
 }
 
 // tunnel records a tunnel that opens or closes, from its handler.
 func (tr *tracing) tunnel(ev tunnel.TunnelEvent) {
 	tr.tunnels.Tunnel(ev)
+	tr.polling.Tunnel(ev)
 	if tr.har != nil {
 		tr.har.Tunnel(ev)
 	}

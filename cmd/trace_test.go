@@ -302,9 +302,17 @@ func TestServeHARNoTunnels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f struct{ Log struct{ Entries []any } }
-	if err := json.Unmarshal(data, &f); err != nil || f.Log.Entries == nil || len(f.Log.Entries) != 0 {
-		t.Errorf("HAR with no tunnels = %v, %s; want entries []", err, data)
+	// The request answered 503 is the one entry: plain requests are
+	// traced too.
+	var f struct {
+		Log struct {
+			Entries []struct {
+				Response struct{ Status int }
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &f); err != nil || len(f.Log.Entries) != 1 || f.Log.Entries[0].Response.Status != 503 {
+		t.Errorf("HAR with no tunnels = %v, %s; want the one plain request, answered 503", err, data)
 	}
 	validateHAR(t, har)
 }
@@ -550,4 +558,118 @@ func TestServeTraceDecode(t *testing.T) {
 			t.Errorf("record %s; want decoded jsonrpc method sum", l)
 		}
 	}
+}
+
+// TestServeTracePlain runs serve with every trace on in front of a backend
+// that answers as an Engine.IO server does to long polling: the plain
+// requests are traced too, the polling packets decoded, in the text
+// trace, the JSON Lines and the HAR; --trace-filter op=http keeps them
+// and no message.
+func TestServeTracePlain(t *testing.T) {
+	t.Parallel()
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case r.URL.Path == "/chat":
+			echoHandler(t, websocket.CompressionDisabled).ServeHTTP(w, r)
+		case r.URL.Path == "/page":
+			io.WriteString(w, "<p>hello</p>")
+		case r.Method == "POST" && string(body) == "420[\"chat\",\"hi\"]":
+			io.WriteString(w, "ok")
+		case r.URL.Query().Get("sid") == "":
+			io.WriteString(w, `0{"sid":"s1","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000}`)
+		default:
+			io.WriteString(w, "430[\"fine\"]\x1e2")
+		}
+	}))
+	defer backend.Close()
+	dir := t.TempDir()
+	jsonl, har := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "out.har")
+	poll := "/socket.io/?EIO=4&transport=polling"
+	r := serveWhile(t, 1, []string{"--trace", "--trace-file", jsonl, "--har", har, "--trace-filter", "op=http",
+		"ws://" + backend.Listener.Addr().String() + "/"}, func(addr string) {
+		for _, req := range []struct{ method, target, body string }{
+			{"GET", poll + "&t=a", ""}, {"POST", poll + "&sid=s1", `420["chat","hi"]`}, {"GET", poll + "&sid=s1", ""}, {"GET", "/page", ""},
+		} {
+			hr, _ := http.NewRequest(req.method, "http://"+addr+req.target, strings.NewReader(req.body))
+			resp, err := http.DefaultClient.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		talk(t, "ws://"+addr+"/chat")
+	})
+	if r.code != 0 {
+		t.Fatalf("serve exit %d; stderr %s", r.code, r.stderr)
+	}
+	want := []string{
+		` http backend URL / GET /socket.io/?EIO=4&transport=polling&t=a 200 → 0 B ← 79 B `,
+		`  ← 79 "0{\"sid\":\"s1\",\"upgrades\":[\"websocket\"],\"pingInterval\":25000,\"pingTimeout\":20000}" ⟨socketio open open sid=s1 pingInterval=25000ms⟩`,
+		` http backend URL / POST /socket.io/?EIO=4&transport=polling&sid=s1 200 → 16 B ← 2 B `,
+		`  → 16 "420[\"chat\",\"hi\"]" ⟨socketio event EVENT "chat" ["hi"] ack=0⟩`,
+		`  ← 2 "ok"`,
+		`  ← 11 "430[\"fine\"]" ⟨socketio ack ACK ["fine"] ack=0⟩ +`,
+		`  ← 1 "2" ⟨socketio ping ping⟩`,
+		` http backend URL / GET /page 200 → 0 B ← 12 B `,
+		`  ← 12 "<p>hello</p>"`,
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("no trace line with %q in:\n%s", w, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, " #1 ") {
+		t.Errorf("op=http kept a message:\n%s", r.stdout)
+	}
+
+	data, err := os.ReadFile(jsonl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec trace.HTTPRecord
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		k := rec.Kind + " " + rec.Method
+		for _, p := range rec.Packets {
+			if p.Decoded != nil {
+				k += " " + p.Dir + ":" + p.Decoded.Type
+			}
+		}
+		kinds = append(kinds, k)
+	}
+	if want := []string{"http GET down:open", "http POST up:event", "http GET down:ack down:ping", "http GET"}; !slices.Equal(kinds, want) {
+		t.Errorf("--trace-file records %q; want %q", kinds, want)
+	}
+
+	data, err = os.ReadFile(har)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Log struct {
+			Entries []struct {
+				Request  struct{ Method, URL string }
+				Response struct {
+					Status  int
+					Content struct{ Text string }
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.Log.Entries); n != 5 {
+		// The tunnel's entry stays, without the messages the filter left out.
+		t.Fatalf("HAR: %d entries; want the 4 requests and the tunnel:\n%s", n, data)
+	}
+	if e := f.Log.Entries[3]; e.Request.Method != "GET" || !strings.HasSuffix(e.Request.URL, "/page") || e.Response.Content.Text != "<p>hello</p>" {
+		t.Errorf("HAR entry of GET /page: %+v", e)
+	}
+	validateHAR(t, har)
 }

@@ -24,7 +24,7 @@ import (
 //
 //	route=GLOB      the tunnel's rule, "wsgate.conf:3 /chat/" or its path "/chat/"
 //	dir=up|down     → client to backend, ← backend to client
-//	op=NAME         text, binary, ping, pong or close (opcode= too)
+//	op=NAME         text, binary, ping, pong or close (opcode= too); http: plain HTTP exchanges
 //	size>N          the payload's length; also <, >=, <= and =; k/K = 1024, M = 1048576
 //	text=GLOB       the payload of a text message, as far as it was kept
 //	text~REGEX
@@ -36,7 +36,10 @@ import (
 // characters and ? any one; a REGEX is Go's (RE2), unanchored. A value may
 // be written as a Go double-quoted string, to hold spaces.
 //
-// The zero Filter, and a nil one, keep every message.
+// MatchHTTP applies the same expressions to plain HTTP exchanges; its
+// doc says how.
+//
+// The zero Filter, and a nil one, keep every message and exchange.
 type Filter struct {
 	exprs [][]term
 }
@@ -63,8 +66,12 @@ func (e *FilterError) Error() string { return fmt.Sprintf("%d:%d: %s", e.Expr, e
 // opcodes are the names op= takes.
 var opcodes = map[string]tunnel.Opcode{
 	"text": tunnel.OpText, "binary": tunnel.OpBinary, "ping": tunnel.OpPing,
-	"pong": tunnel.OpPong, "close": tunnel.OpClose,
+	"pong": tunnel.OpPong, "close": tunnel.OpClose, "http": opHTTP,
 }
+
+// opHTTP is op=http: no WebSocket opcode (they are 4 bits), so that it
+// matches no message, and every part of a plain HTTP exchange.
+const opHTTP tunnel.Opcode = 0xff
 
 // ParseFilter parses the expressions of a Filter. No expression at all is
 // a Filter that keeps everything; an empty or blank expression is an error.
@@ -184,7 +191,7 @@ func newTerm(field, op, val string) (term, string) {
 			if op != "=" {
 				return t, "@op opcode takes = only"
 			}
-			return t, fmt.Sprintf("opcode=%q: want text, binary, ping, pong or close", val)
+			return t, fmt.Sprintf("opcode=%q: want text, binary, ping, pong, close or http", val)
 		}
 		// op=VALUE that names no opcode is the decoded field "op".
 	case "size":
@@ -283,24 +290,9 @@ func (t term) match(m tunnel.Message, route string, fields map[string]string) bo
 	case "opcode":
 		return m.Opcode == t.code
 	case "size":
-		switch t.op {
-		case ">":
-			return m.Len > t.n
-		case "<":
-			return m.Len < t.n
-		case ">=":
-			return m.Len >= t.n
-		case "<=":
-			return m.Len <= t.n
-		}
-		return m.Len == t.n
+		return t.size(m.Len)
 	case "route":
-		if t.re.MatchString(route) {
-			return true
-		}
-		// The path is the last word: "wsgate.conf:3 /chat/", "--pass 1 /chat/".
-		i := strings.LastIndexByte(route, ' ')
-		return i >= 0 && t.re.MatchString(route[i+1:])
+		return t.route(route)
 	case "text":
 		if !isText(m) {
 			return false
@@ -323,4 +315,29 @@ func DecodedFields(d *decode.Decoded) map[string]string {
 	fields := map[string]string{"protocol": d.Protocol, "type": d.Type}
 	maps.Copy(fields, d.Fields)
 	return fields
+}
+
+// size compares n with a size term's number.
+func (t term) size(n int64) bool {
+	switch t.op {
+	case ">":
+		return n > t.n
+	case "<":
+		return n < t.n
+	case ">=":
+		return n >= t.n
+	case "<=":
+		return n <= t.n
+	}
+	return n == t.n
+}
+
+// route matches a route term against a rule's name, or its path: the
+// last word ("wsgate.conf:3 /chat/", "--pass 1 /chat/").
+func (t term) route(route string) bool {
+	if t.re.MatchString(route) {
+		return true
+	}
+	i := strings.LastIndexByte(route, ' ')
+	return i >= 0 && t.re.MatchString(route[i+1:])
 }

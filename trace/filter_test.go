@@ -19,7 +19,7 @@ func TestParseFilterErrors(t *testing.T) {
 		{[]string{"=up"}, `1:1: want a field name, as in dir=up; got '='`},
 		{[]string{"dir=sideways"}, `1:5: dir="sideways": want up or down`},
 		{[]string{"dir~up"}, `1:4: dir takes = only (dir=up or dir=down)`},
-		{[]string{"opcode=txt"}, `1:8: opcode="txt": want text, binary, ping, pong or close`},
+		{[]string{"opcode=txt"}, `1:8: opcode="txt": want text, binary, ping, pong, close or http`},
 		{[]string{"opcode~t"}, `1:7: opcode takes = only`},
 		{[]string{"size>1x"}, `1:6: size "1x": want a number of bytes, as in 512, 1k or 2M`},
 		{[]string{"size>-1"}, `1:6: size "-1": want a number of bytes, as in 512, 1k or 2M`},

@@ -39,13 +39,18 @@ import (
 // "_truncated", "_compressed", "_wireLength" (a compressed message's length
 // on the wire), "_undecodable", "_closeCode" and "_closeReason".
 //
+// Plain HTTP exchanges (HTTP) are ordinary entries, with their bodies as
+// far as they were kept.
+//
 // Everything is kept until WriteTo: the memory a HAR takes grows with
-// every message (each at most tunnel.Config.TraceBytes of payload).
+// every message (each at most tunnel.Config.TraceBytes of payload) and
+// every exchange (its headers and at most TraceBytes of each body).
 type HAR struct {
 	version string
 
 	mu      sync.Mutex
 	tunnels map[uint64]*harTunnel
+	http    []harEntry // the plain exchanges, as they ended
 }
 
 // harTunnel is what HAR knows of one tunnel so far.
@@ -139,7 +144,8 @@ func (h *HAR) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
-// doc builds the archive: entries in the order the tunnels opened.
+// doc builds the archive: entries in the order the tunnels opened and
+// the requests arrived.
 func (h *HAR) doc(now time.Time) harDoc {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -157,6 +163,7 @@ func (h *HAR) doc(now time.Time) harDoc {
 		}
 		doc.Log.Entries = append(doc.Log.Entries, newHAREntry(t, now))
 	}
+	doc.Log.Entries = append(doc.Log.Entries, h.http...)
 	slices.SortFunc(doc.Log.Entries, func(a, b harEntry) int {
 		return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.id, b.id))
 	})
@@ -192,21 +199,22 @@ type (
 		Timings         harTimings   `json:"timings"`
 		Connection      string       `json:"connection,omitempty"`
 		Comment         string       `json:"comment,omitempty"`
-		ResourceType    string       `json:"_resourceType"`
-		Messages        []harMessage `json:"_webSocketMessages"`
+		ResourceType    string       `json:"_resourceType,omitempty"`
+		Messages        []harMessage `json:"_webSocketMessages,omitzero"` // a tunnel's; nil for a plain exchange
 
 		start time.Time // for sorting
 		id    uint64
 	}
 	harRequest struct {
-		Method      string      `json:"method"`
-		URL         string      `json:"url"`
-		HTTPVersion string      `json:"httpVersion"`
-		Cookies     []struct{}  `json:"cookies"`
-		Headers     []harHeader `json:"headers"`
-		QueryString []harHeader `json:"queryString"`
-		HeadersSize int         `json:"headersSize"`
-		BodySize    int         `json:"bodySize"`
+		Method      string       `json:"method"`
+		URL         string       `json:"url"`
+		HTTPVersion string       `json:"httpVersion"`
+		Cookies     []struct{}   `json:"cookies"`
+		Headers     []harHeader  `json:"headers"`
+		QueryString []harHeader  `json:"queryString"`
+		HeadersSize int          `json:"headersSize"`
+		BodySize    int          `json:"bodySize"`
+		PostData    *harPostData `json:"postData,omitempty"`
 	}
 	harResponse struct {
 		Status      int         `json:"status"`
@@ -224,8 +232,12 @@ type (
 		Value string `json:"value"`
 	}
 	harContent struct {
-		Size     int    `json:"size"`
-		MimeType string `json:"mimeType"`
+		Size      int    `json:"size"`
+		MimeType  string `json:"mimeType"`
+		Text      string `json:"text,omitempty"`
+		Encoding  string `json:"encoding,omitempty"` // "base64"
+		Comment   string `json:"comment,omitempty"`
+		Truncated bool   `json:"_truncated,omitempty"`
 	}
 	harTimings struct {
 		Blocked float64 `json:"blocked"`
@@ -288,14 +300,7 @@ func newHAREntry(t *harTunnel, now time.Time) harEntry {
 	}
 	ms := max(float64(end.Sub(info.Start).Microseconds())/1e3, 0)
 	proto := cmp.Or(ev.Proto, "HTTP/1.1")
-	reqHeaders := ev.RequestHeader
-	if u, err := url.Parse(ev.URL); err == nil && reqHeaders.Get("Host") == "" && u.Host != "" {
-		reqHeaders = reqHeaders.Clone()
-		if reqHeaders == nil {
-			reqHeaders = http.Header{}
-		}
-		reqHeaders.Set("Host", u.Host)
-	}
+	reqHeaders := withHost(ev.RequestHeader, ev.URL)
 	msgs := t.msgs[:len(t.msgs):len(t.msgs)]
 	if msgs == nil {
 		msgs = []harMessage{}
@@ -344,6 +349,19 @@ func newHAREntry(t *harTunnel, now time.Time) harEntry {
 		start:    info.Start,
 		id:       info.ID,
 	}
+}
+
+// withHost is h with the Host of rawURL, which net/http keeps apart from
+// the header, when h has none.
+func withHost(h http.Header, rawURL string) http.Header {
+	if u, err := url.Parse(rawURL); err == nil && h.Get("Host") == "" && u.Host != "" {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Host", u.Host)
+	}
+	return h
 }
 
 // harHeaders lists h's fields sorted by name, one per value.

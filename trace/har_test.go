@@ -249,7 +249,7 @@ func TestHARValidator(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	var files []string
-	for name, h := range map[string]*HAR{"empty.har": NewHAR(""), "sample.har": sampleHAR()} {
+	for name, h := range map[string]*HAR{"empty.har": NewHAR(""), "sample.har": sampleHAR(), "http.har": sampleHTTPHAR()} {
 		path := filepath.Join(tmp, name)
 		if err := h.WriteFile(path); err != nil {
 			t.Fatal(err)

@@ -12,8 +12,9 @@ import (
 	"github.com/wsgate/wsgate/tunnel"
 )
 
-// JSONL writes one JSON object per message and line (JSON Lines). The
-// field names are stable; docs/observe.md lists them:
+// JSONL writes one JSON object per message and line (JSON Lines), and one
+// per plain HTTP exchange (HTTP, HTTPRecord). The field names are stable;
+// docs/observe.md lists them:
 //
 //	{"time":"2026-11-27T13:02:01.123456Z","tunnel":3,"dir":"up","opcode":"text","len":5,"text":"hello"}
 //
@@ -77,18 +78,9 @@ func (j *JSONL) Message(m tunnel.Message) { j.MessageDecoded(m, nil) }
 func (j *JSONL) MessageDecoded(m tunnel.Message, d *decode.Decoded) {
 	r := newRecord(m)
 	if d != nil {
-		r.Decoded = &DecodedRecord{Protocol: d.Protocol, Type: d.Type, Summary: d.Summary, Fields: d.Fields,
-			LatencyUS: d.Latency.Microseconds()}
+		r.Decoded = decodedRecord(d)
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.err != nil {
-		return
-	}
-	j.buf.Reset()
-	if j.err = j.enc.Encode(r); j.err == nil {
-		_, j.err = j.w.Write(j.buf.Bytes())
-	}
+	j.write(r)
 }
 
 // Err returns the first error writing a line, if any.

@@ -233,6 +233,17 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *de
 	}
 	b = strconv.AppendInt(b, m.Len, 10)
 	b = appendCompression(b, m)
+	b, below := appendPayload(b, m, opts)
+	if d != nil {
+		b = appendDecoded(b, d)
+	}
+	b = append(b, '\n')
+	return append(b, below...)
+}
+
+// appendPayload appends m's payload as opts say, and what Pretty shows
+// under the line (JSON indented, a hex dump), if anything.
+func appendPayload(b []byte, m tunnel.Message, opts TextOptions) ([]byte, []byte) {
 	p, rest := payload(m)
 	var below []byte // Pretty's block under the line
 	switch {
@@ -263,11 +274,7 @@ func appendMessage(b []byte, m tunnel.Message, o Opened, opts TextOptions, d *de
 		b = strconv.AppendInt(b, rest, 10)
 		b = append(b, " bytes"...)
 	}
-	if d != nil {
-		b = appendDecoded(b, d)
-	}
-	b = append(b, '\n')
-	return append(b, below...)
+	return b, below
 }
 
 // appendPrintable appends s, with any rune a terminal would act on written

@@ -7,7 +7,8 @@
 //
 //	client ──HTTP Upgrade──▶ Server.ServeHTTP ──Table.Match──▶ rules.Match
 //	                              │
-//	                              ├─ no acceptable Upgrade ──▶ httputil.ReverseProxy (plain HTTP)
+//	                              ├─ no acceptable Upgrade ──▶ httputil.ReverseProxy (plain HTTP;
+//	                              │                             with Config.OnHTTP, bodies teed)
 //	                              │
 //	                              ▼
 //	                         dial backend, write the upgrade request,

@@ -71,6 +71,13 @@ type Config struct {
 	TraceBytes int
 	// OnTunnel, when set, is called when a tunnel opens and when it closes.
 	OnTunnel func(TunnelEvent)
+	// OnHTTP, when set, is called once for every plain HTTP request (not
+	// an upgrade, or an upgrade the rule falls back to HTTP for), from
+	// its handler once the answer was written or cut short. Both bodies
+	// are teed as they stream, their first TraceBytes kept, never held
+	// back: a long poll's answer reaches the client as it would untraced.
+	// Nil: the plain path copies nothing and wraps nothing.
+	OnHTTP func(HTTPExchange)
 	// KeepHandshakes keeps each tunnel's upgrade request and 101 header
 	// for TunnelDetail (the live view's detail pane): about a kilobyte a
 	// tunnel and a formatting per handshake, so only when someone may
@@ -281,7 +288,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer bt.mem.open.Add(-1)
 	}
 	rec := &answerRecorder{ResponseWriter: w}
-	s.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, &bt})))
+	pr := r.WithContext(context.WithValue(r.Context(), matchKey{}, plainTarget{m, &bt}))
+	if s.cfg.OnHTTP != nil {
+		s.proxyTraced(rec, pr, m, &bt, start)
+	} else {
+		s.proxy.ServeHTTP(rec, pr)
+	}
 	if s.logs(slog.LevelInfo) {
 		s.log.Info("http request", "client", r.RemoteAddr, "method", r.Method, "path", r.RequestURI,
 			"status", rec.status, "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "backend", m.URL())

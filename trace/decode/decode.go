@@ -2,9 +2,12 @@
 // pass wsgate's tunnels: Socket.IO, GraphQL over WebSocket, STOMP,
 // JSON-RPC 2.0 and MQTT (issue 20). A decoder only reads a payload; the
 // bytes relayed are never changed, and nothing here is on the relay's
-// path unless a trace asks for it.
+// path unless a trace asks for it. Socket.IO's long-polling requests,
+// plain HTTP, are read too (Polling): their bodies split into Engine.IO
+// packets, each decoded as the Socket.IO decoder decodes a message.
 //
 //	OnMessage ──▶ Session (one per tunnel, chosen by For) ──▶ Decoded ──▶ trace line, filter
+//	OnHTTP ─────▶ Polling (a Session per Engine.IO sid) ───▶ []Packet ──▶ trace lines, filter
 //
 // A payload a decoder does not recognise is reported as not decoded, and
 // the caller shows it as it would without a decoder. Payloads cut by

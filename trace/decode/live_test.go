@@ -36,6 +36,7 @@ var liveCases = []struct {
 	expect []want
 }{
 	{"socketio", "/", "", "", socketioWant},
+	{"socketio-polling", "/", "", "", socketioPollingWant},
 	{"graphql-ws", "/graphql", "", "", graphqlWant},
 	{"graphql-legacy", "/graphql", "", "", graphqlLegacyWant},
 	{"stomp", "/stomp", "", "", stompWant},
@@ -72,10 +73,10 @@ func TestLive(t *testing.T) {
 		t.Run(tc.proto, func(t *testing.T) {
 			t.Parallel()
 			tr := runLive(t, modules, tc.proto, tc.path)
-			if len(tr.msgs) == 0 {
+			if len(tr.items) == 0 {
 				t.Fatal("no message passed the tunnel")
 			}
-			checkTrace(t, tr.tunnels, tr.msgs, tc.forced, tc.plain, tc.expect)
+			checkTrace(t, tr.tunnels, tr.items, tc.forced, tc.plain, tc.expect)
 			if *capture {
 				if err := os.WriteFile(filepath.Join("testdata", tc.proto+".trace"), tr.encode(), 0o644); err != nil {
 					t.Fatal(err)
@@ -128,6 +129,7 @@ func runLive(t *testing.T, modules, proto, path string) *recorded {
 		TraceBytes: 1 << 20,
 		OnMessage:  tr.message,
 		OnTunnel:   tr.tunnel,
+		OnHTTP:     tr.http,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -156,12 +158,20 @@ func runLive(t *testing.T, modules, proto, path string) *recorded {
 	return tr
 }
 
-// recorded is the traffic of one run: the messages of its tunnels, with
-// what decode.For needs to pick a decoder for each.
+// recorded is the traffic of one run: the messages of its tunnels and
+// its plain HTTP exchanges (Socket.IO's long polling), in the order they
+// were reported, with what decode.For needs to pick a decoder for each
+// tunnel.
 type recorded struct {
 	mu      sync.Mutex
 	tunnels map[uint64]tunnelMeta
-	msgs    []tunnel.Message
+	items   []item
+}
+
+// item is a message, or an exchange when x is set.
+type item struct {
+	m tunnel.Message
+	x *tunnel.HTTPExchange
 }
 
 type tunnelMeta struct{ Path, Subprotocol string }
@@ -170,7 +180,13 @@ func (r *recorded) message(m tunnel.Message) {
 	m.Payload = append([]byte(nil), m.Payload...)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, m)
+	r.items = append(r.items, item{m: m})
+}
+
+func (r *recorded) http(x tunnel.HTTPExchange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.items = append(r.items, item{x: &x})
 }
 
 func (r *recorded) tunnel(ev tunnel.TunnelEvent) {
@@ -183,7 +199,8 @@ func (r *recorded) tunnel(ev tunnel.TunnelEvent) {
 }
 
 // encode returns r as a .trace file: a "# tunnel ID PATH SUBPROTOCOL"
-// line per tunnel, then the messages as trace.JSONL writes them.
+// line per tunnel, then the messages and exchanges as trace.JSONL writes
+// them (without decoding).
 func (r *recorded) encode() []byte {
 	var b strings.Builder
 	for _, id := range slices.Sorted(maps.Keys(r.tunnels)) {
@@ -191,8 +208,12 @@ func (r *recorded) encode() []byte {
 		fmt.Fprintf(&b, "# tunnel %d %s %s\n", id, m.Path, m.Subprotocol)
 	}
 	j := trace.NewJSONL(&b)
-	for _, m := range r.msgs {
-		j.Message(m)
+	for _, it := range r.items {
+		if it.x != nil {
+			j.HTTP(*it.x, nil)
+			continue
+		}
+		j.Message(it.m)
 	}
 	return []byte(b.String())
 }

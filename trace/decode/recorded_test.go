@@ -22,7 +22,8 @@ import (
 
 // want is a decoded message a trace must hold: its chain, type and some
 // fields ("k=v", space-separated; "k=*" for any value, "latency=*" for a
-// latency above zero). The chain is a direction, "up" or "down", and the
+// latency above zero, "via=polling" or "via=websocket" for a Socket.IO
+// packet that came in a long-polling body or in a tunnel's message). The chain is a direction, "up" or "down", and the
 // wants of one chain are matched in order. An exchange whose messages
 // may come before or after the others of its direction (MQTT's QoS 2
 // handshake sent by both peers at once) takes a chain of its own,
@@ -43,18 +44,21 @@ func TestRecorded(t *testing.T) {
 	for _, tc := range liveCases {
 		t.Run(tc.proto, func(t *testing.T) {
 			t.Parallel()
-			tunnels, msgs := readTrace(t, filepath.Join("testdata", tc.proto+".trace"))
-			got := checkTrace(t, tunnels, msgs, tc.forced, tc.plain, tc.expect)
+			tunnels, items := readTrace(t, filepath.Join("testdata", tc.proto+".trace"))
+			got := checkTrace(t, tunnels, items, tc.forced, tc.plain, tc.expect)
 			goldentest.Check(t, filepath.Join("testdata", tc.proto+".golden"), got)
 		})
 	}
 }
 
-// checkTrace decodes msgs with one decode.Session per tunnel, as decode.For picks it,
-// and checks them against expect. It returns one line per message.
-func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Message, forced, plain string, expect []want) string {
+// checkTrace decodes the messages with one decode.Session per tunnel, as
+// decode.For picks it, and the exchanges' polling packets with a
+// trace.HTTPDecoder, and checks them against expect. It returns one line
+// per message or packet ("poll" before a packet's).
+func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, items []item, forced, plain string, expect []want) string {
 	t.Helper()
 	sessions := map[uint64]decode.Session{}
+	polling := trace.NewHTTPDecoder(forced)
 	var out strings.Builder
 	// The expected messages are matched in order in each chain: the two
 	// directions, and the chains within one, interleave differently from
@@ -72,7 +76,35 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 		}
 		return next[chain]
 	}
-	for i, m := range msgs {
+	// found matches d, seen in direction dir via polling or websocket,
+	// against the next want of the first chain it fits.
+	found := func(dir, via string, d decode.Decoded) {
+		for _, chain := range chains {
+			if i := nextOf(chain); i < len(expect) && matches(dir, via, d, expect[i]) {
+				next[chain]++
+				break
+			}
+		}
+	}
+	for i, it := range items {
+		if it.x != nil {
+			x := it.x
+			pks := polling.Decode(*x)
+			if pks == nil && (x.Request.Len > 0 && x.Method == "POST" || x.Response.Len > 0 && x.Method == "GET" && x.Status == 200) {
+				t.Errorf("exchange %d (%s %s): no packets", i, x.Method, x.Target)
+			}
+			for _, pk := range pks {
+				if !pk.OK {
+					t.Errorf("exchange %d (%s %s): packet %s %q not decoded", i, x.Method, x.Target, pk.Dir, pk.Data)
+					fmt.Fprintf(&out, "poll %-4s not decoded\n", pk.Dir)
+					continue
+				}
+				fmt.Fprintf(&out, "poll %-4s %s\n", pk.Dir, line(pk.Decoded))
+				found(pk.Dir, "polling", pk.Decoded)
+			}
+			continue
+		}
+		m := it.m
 		if m.Opcode != tunnel.OpText && m.Opcode != tunnel.OpBinary {
 			continue
 		}
@@ -95,12 +127,7 @@ func checkTrace(t *testing.T, tunnels map[uint64]tunnelMeta, msgs []tunnel.Messa
 			continue
 		}
 		fmt.Fprintf(&out, "%d %-4s %s\n", m.Tunnel, m.Dir, line(d))
-		for _, chain := range chains {
-			if i := nextOf(chain); i < len(expect) && matches(m.Dir.String(), d, expect[i]) {
-				next[chain]++
-				break
-			}
-		}
+		found(m.Dir.String(), "websocket", d)
 	}
 	for _, chain := range chains {
 		if i := nextOf(chain); i < len(expect) {
@@ -123,14 +150,20 @@ func line(d decode.Decoded) string {
 	return b.String()
 }
 
-func matches(dir string, d decode.Decoded, w want) bool {
+func matches(dir, via string, d decode.Decoded, w want) bool {
 	if dir != w.direction() || d.Type != w.typ {
 		return false
 	}
 	for _, kv := range strings.Fields(w.fields) {
 		k, v, _ := strings.Cut(kv, "=")
-		if k == "latency" {
+		switch k {
+		case "latency":
 			if d.Latency <= 0 {
+				return false
+			}
+			continue
+		case "via":
+			if v != via {
 				return false
 			}
 			continue
@@ -144,15 +177,15 @@ func matches(dir string, d decode.Decoded, w want) bool {
 }
 
 // readTrace reads a .trace file: "# tunnel ID PATH SUBPROTOCOL" lines,
-// then trace.JSONL records.
-func readTrace(t *testing.T, path string) (map[uint64]tunnelMeta, []tunnel.Message) {
+// then trace.JSONL records, of messages and of exchanges.
+func readTrace(t *testing.T, path string) (map[uint64]tunnelMeta, []item) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (TestLive -capture records it)", err)
 	}
 	tunnels := map[uint64]tunnelMeta{}
-	var msgs []tunnel.Message
+	var items []item
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<22)
 	for sc.Scan() {
@@ -171,6 +204,20 @@ func readTrace(t *testing.T, path string) (map[uint64]tunnelMeta, []tunnel.Messa
 			tunnels[id] = meta
 			continue
 		}
+		var kind struct{ Kind string }
+		if err := json.Unmarshal(sc.Bytes(), &kind); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if kind.Kind == "http" {
+			var r trace.HTTPRecord
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			items = append(items, item{x: &tunnel.HTTPExchange{Time: r.Time, Duration: time.Duration(r.DurationUS) * time.Microsecond,
+				Method: r.Method, Target: r.Target, Status: r.Status, Route: r.Route,
+				Request: recordBody(r.Request), Response: recordBody(r.Response)}})
+			continue
+		}
 		var r trace.Record
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("%s: %v", path, err)
@@ -185,9 +232,18 @@ func readTrace(t *testing.T, path string) (map[uint64]tunnelMeta, []tunnel.Messa
 		}
 		m.Opcode = map[string]tunnel.Opcode{"text": tunnel.OpText, "binary": tunnel.OpBinary, "close": tunnel.OpClose,
 			"ping": tunnel.OpPing, "pong": tunnel.OpPong}[r.Opcode]
-		msgs = append(msgs, m)
+		items = append(items, item{m: m})
 	}
-	return tunnels, msgs
+	return tunnels, items
+}
+
+// recordBody is a body read back from a trace.HTTPRecord.
+func recordBody(b trace.BodyRecord) tunnel.Body {
+	body := tunnel.Body{Data: b.Base64, Len: b.Len, Truncated: b.Truncated, Encoding: b.Encoding}
+	if b.Text != nil {
+		body.Data = []byte(*b.Text)
+	}
+	return body
 }
 
 // What each exchange of live.js must show, in order.
@@ -205,6 +261,32 @@ var (
 		{"down", "ping", ""},
 		{"up", "pong", "latency=*"},
 		{"up", "disconnect", ""},
+	}
+	// With polling first, the packets that passed in long-polling bodies,
+	// then over the websocket after the upgrade (probe, upgrade). An ack
+	// the server sends on a long poll may be reported before the POST
+	// that carried its event ends, and then has no latency: only the
+	// client's ack (sent after the event reached it) must have one.
+	socketioPollingWant = []want{
+		{"down", "open", "sid=* pingInterval=150 via=polling"},
+		{"up", "connect", "namespace=/ via=polling"},
+		{"down", "connect", "sid=* via=polling"},
+		{"down", "event", "event=welcome via=polling"},
+		{"up", "event", "event=chat ack=* via=polling"},
+		{"down", "ack", "ack=* via=polling"},
+		{"up", "binary_event", "event=upload attachments=1 via=polling"},
+		{"up", "attachment", "remaining=0 via=polling"},
+		{"down", "event", "event=ask ack=* via=polling"},
+		{"up", "ack", "ack=* latency=* via=polling"},
+		{"down", "event", "event=answered via=polling"},
+		{"up", "ping", "data=probe via=websocket"},
+		{"down", "pong", "data=probe via=websocket"},
+		{"up", "upgrade", "via=websocket"},
+		{"up", "event", "event=chat ack=* via=websocket"},
+		{"down", "ack", "latency=* via=websocket"},
+		{"down", "ping", "via=websocket"},
+		{"up", "pong", "latency=* via=websocket"},
+		{"up", "disconnect", "via=websocket"},
 	}
 	graphqlWant = []want{
 		{"up", "connection_init", ""},

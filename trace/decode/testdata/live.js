@@ -2,9 +2,10 @@
 // so that their traffic can pass through wsgate. It starts the server on
 // 127.0.0.1, prints "PORT n", reads the URL to connect the client to (the
 // proxy's, with the path) from its standard input, runs a short exchange
-// and exits 0. PROTO: socketio, graphql-ws, graphql-legacy, stomp, mqtt,
-// jsonrpc. The Go test (TestLive) runs it with NODE_PATH pointing at
-// the node_modules that holds the libraries; README.md lists them.
+// and exits 0. PROTO: socketio, socketio-polling, graphql-ws,
+// graphql-legacy, stomp, mqtt, jsonrpc. The Go test (TestLive) runs it
+// with NODE_PATH pointing at the node_modules that holds the libraries;
+// README.md lists them.
 'use strict'
 const http = require('http')
 const readline = require('readline')
@@ -61,6 +62,50 @@ const scenarios = {
       const admin = io(url + 'admin', { transports: ['websocket'] })
       await new Promise((resolve) => admin.on('connect_error', resolve))
       admin.close()
+      await sleep(400) // a ping or two
+      sock.close()
+      await sleep(100)
+    })
+  },
+
+  // Socket.IO v4 with the client's default transports: HTTP long polling
+  // first (plain requests through wsgate), then the upgrade to websocket.
+  // The server holds WebSocket upgrades until the client has done its
+  // polling part, so that events, acks both ways and a binary event pass
+  // over polling first, then more over the websocket.
+  'socketio-polling': () => {
+    const { Server } = require('socket.io')
+    const { io } = require('socket.io-client')
+    const srv = http.createServer()
+    const sio = new Server(srv, { pingInterval: 150, pingTimeout: 1000 })
+    let release
+    const gate = new Promise((resolve) => { release = resolve })
+    const upgrade = srv.listeners('upgrade')
+    srv.removeAllListeners('upgrade')
+    srv.on('upgrade', (req, socket, head) => gate.then(() => upgrade.forEach((l) => l.call(srv, req, socket, head))))
+    sio.on('connection', (socket) => {
+      socket.on('chat', (msg, ack) => ack({ ok: true, echo: msg }))
+      socket.on('upload', (name, buf, ack) => {
+        ack(buf.length)
+        socket.emit('ask', 'ready?', (answer) => socket.emit('answered', answer))
+      })
+      socket.emit('welcome', 'hello', 1)
+    })
+    return run(() => listen(srv), async (url) => {
+      const sock = io(url) // transports: polling, then websocket
+      const transport = () => sock.io.engine.transport.name
+      sock.on('ask', (q, cb) => cb('yes'))
+      const answered = new Promise((resolve) => sock.on('answered', resolve))
+      await new Promise((resolve) => sock.on('welcome', resolve))
+      await sock.emitWithAck('chat', 'over polling')
+      await sock.emitWithAck('upload', 'a.bin', Buffer.from([1, 2, 3, 4]))
+      await answered
+      if (transport() !== 'polling') throw new Error('upgraded before the gate opened: ' + transport())
+      const upgraded = new Promise((resolve) => sock.io.engine.once('upgrade', resolve))
+      release()
+      await upgraded
+      if (transport() !== 'websocket') throw new Error('not upgraded: ' + transport())
+      await sock.emitWithAck('chat', 'over websocket')
       await sleep(400) // a ping or two
       sock.close()
       await sleep(100)
