@@ -1,8 +1,6 @@
 package trace
 
 import (
-	"maps"
-
 	"github.com/wsgate/wsgate/trace/decode"
 	"github.com/wsgate/wsgate/tunnel"
 )
@@ -50,8 +48,7 @@ func (f *Filter) MatchHTTP(x tunnel.HTTPExchange, packets []decode.Packet) bool 
 			part.dir = tunnel.Up
 		}
 		if pk.OK {
-			part.fields = map[string]string{"protocol": pk.Decoded.Protocol, "type": pk.Decoded.Type}
-			maps.Copy(part.fields, pk.Decoded.Fields)
+			part.fields = DecodedFields(&pk.Decoded)
 		}
 		parts = append(parts, part)
 	}
