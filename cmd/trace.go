@@ -168,7 +168,6 @@ func (tr *tracing) configure(cfg *tunnel.Config) {
 // tunnel records a tunnel that opens or closes, from its handler.
 func (tr *tracing) tunnel(ev tunnel.TunnelEvent) {
 	tr.tunnels.Tunnel(ev)
-	tr.polling.Tunnel(ev)
 	if tr.har != nil {
 		tr.har.Tunnel(ev)
 	}

@@ -10,6 +10,7 @@ import (
 // its packets are decoded unless --decode says otherwise.
 func (tr *tracing) configureHTTP(cfg *tunnel.Config) {
 	tr.polling = trace.NewHTTPDecoder(tr.tunnels.Decoder)
+	tr.tunnels.Takeover = tr.polling.Takeover // the upgrade goes on in the session
 	cfg.OnHTTP = tr.exchange
 }
 

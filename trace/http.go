@@ -65,13 +65,15 @@ func (d *HTTPDecoder) Decode(x tunnel.HTTPExchange) []decode.Packet {
 	return pks
 }
 
-// Tunnel forgets the polling session that a WebSocket upgrade takes over
-// (its target names the sid), from tunnel.Config.OnTunnel.
-func (d *HTTPDecoder) Tunnel(ev tunnel.TunnelEvent) {
+// Takeover hands over, and forgets, the polling session that a
+// WebSocket upgrade takes over (its target names the sid): for
+// Tunnels.Takeover, which decodes the tunnel's messages in it. Nil when
+// there is none.
+func (d *HTTPDecoder) Takeover(ev tunnel.TunnelEvent) decode.Session {
 	if d == nil || ev.Closed {
-		return
+		return nil
 	}
-	d.polling.Upgraded(ev.Info.Path)
+	return d.polling.Upgraded(ev.Info.Path)
 }
 
 // plainBody is b's bytes uncompressed, and whether they are cut short;

@@ -152,9 +152,21 @@ func TestHTTPDecoder(t *testing.T) {
 			t.Errorf("NewHTTPDecoder(%q) decodes a polling request", forced)
 		}
 	}
+	// An upgrade takes the session over: the ack of an event sent by
+	// polling, answered on the WebSocket, gets its latency there; the
+	// polling session is forgotten.
 	d := NewHTTPDecoder("")
 	d.Decode(xs[3]) // the event with ack id 0
-	d.Tunnel(tunnel.TunnelEvent{Info: tunnel.TunnelInfo{Path: "/socket.io/?EIO=4&transport=websocket&sid=Ab3"}})
+	ts := &Tunnels{Takeover: d.Takeover}
+	upgrade := tunnel.TunnelEvent{Info: tunnel.TunnelInfo{ID: 5, Path: "/socket.io/?EIO=4&transport=websocket&sid=Ab3", Start: xs[3].Time}}
+	ts.Tunnel(upgrade)
+	ackAt := xs[3].Time.Add(7 * time.Millisecond)
+	if dec, ok := ts.Decode(tunnel.Message{Tunnel: 5, Time: ackAt, Dir: tunnel.Down, Opcode: tunnel.OpText, Payload: []byte(`430[{"ok":true}]`)}); !ok || dec.Type != "ack" || dec.Latency <= 0 {
+		t.Errorf("the ack on the WebSocket after the upgrade: %+v, %v; want an ack with the latency since its event's POST", dec, ok)
+	}
+	if d.Takeover(upgrade) != nil {
+		t.Error("a second upgrade of Ab3 took a session over: it was handed over once already")
+	}
 	if pk := d.Decode(xs[4]); len(pk) != 1 || pk[0].Decoded.Latency != 0 {
 		t.Errorf("after the upgrade of Ab3, its polling ack = %+v; want no latency (the session is forgotten)", pk)
 	}

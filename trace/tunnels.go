@@ -41,6 +41,11 @@ type Tunnels struct {
 	// view of one tunnel: the live view's detail pane), as Keep hands
 	// them over. Set it before the first tunnel.
 	KeepRecent bool
+	// Takeover, when set, is asked for a decode session a new tunnel
+	// carries on (HTTPDecoder.Takeover: a Socket.IO session that long
+	// polling started); given one, the tunnel decodes in it. Set it
+	// before the first tunnel.
+	Takeover func(tunnel.TunnelEvent) decode.Session
 
 	mu sync.RWMutex
 	m  map[uint64]Opened
@@ -68,6 +73,11 @@ func (ts *Tunnels) Tunnel(ev tunnel.TunnelEvent) {
 			path = path[:i]
 		}
 		if s, name := decode.For(ev.ResponseHeader.Get("Sec-WebSocket-Protocol"), path, ts.Decoder); s != nil {
+			if ts.Takeover != nil {
+				if polled := ts.Takeover(ev); polled != nil && name == "socketio" {
+					s = polled
+				}
+			}
 			o.Decoder, o.dec = name, &decoding{s: s}
 		}
 	}

@@ -164,16 +164,26 @@ func (p *Polling) Decode(r PollRequest) ([]Packet, bool) {
 	return out, true
 }
 
-// Upgraded forgets the polling session that target, a WebSocket upgrade
-// request (transport=websocket&sid=...), takes over.
-func (p *Polling) Upgraded(target string) {
+// Upgraded hands over the polling session that target, a WebSocket
+// upgrade request (transport=websocket&sid=...), takes over, and forgets
+// it: the tunnel's messages go on in the same session, so that an
+// answer that crosses the upgrade (an ack, a pong) still finds what it
+// answers. Nil when no session has that sid.
+func (p *Polling) Upgraded(target string) Session {
 	_, query, _ := strings.Cut(target, "?")
 	q, _ := url.ParseQuery(query)
-	if sid := q.Get("sid"); sid != "" {
-		p.mu.Lock()
-		delete(p.sessions, sid)
-		p.mu.Unlock()
+	sid := q.Get("sid")
+	if sid == "" {
+		return nil
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps, ok := p.sessions[sid]
+	if !ok {
+		return nil
+	}
+	delete(p.sessions, sid)
+	return ps.s
 }
 
 // Len returns how many sessions are kept.

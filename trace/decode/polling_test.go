@@ -174,7 +174,9 @@ func TestPollingSessions(t *testing.T) {
 	if p.Len() != 2 {
 		t.Errorf("%d sessions; want abc and zzz", p.Len())
 	}
-	p.Upgraded("/socket.io/?EIO=4&transport=websocket&sid=abc")
+	if p.Upgraded("/socket.io/?EIO=4&transport=websocket&sid=abc") == nil {
+		t.Error("the upgrade of abc handed over no session")
+	}
 	if p.Len() != 1 {
 		t.Errorf("after abc upgraded: %d sessions; want 1", p.Len())
 	}
