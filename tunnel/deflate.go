@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // maxInflate bounds how many plain bytes a traced direction inflates for
@@ -174,9 +176,7 @@ func (f *inflater) write(p []byte, masked bool, mask [4]byte, pos int64) {
 	for len(p) > 0 && f.run != nil {
 		n := min(len(p), len(f.run.unmasked))
 		chunk := f.run.unmasked[:n]
-		for i := range n {
-			chunk[i] = p[i] ^ mask[(pos+int64(i))&3]
-		}
+		wsproto.Mask(chunk, p[:n], maskAt(mask, pos))
 		f.send(chunk)
 		p, pos = p[n:], pos+int64(n)
 	}

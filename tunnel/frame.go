@@ -2,9 +2,12 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsgate/wsgate/internal/wsproto"
 )
 
 // flow holds one direction's counters. The relay goroutine of that
@@ -236,14 +239,21 @@ func (r *frameReader) payload(p []byte) {
 
 // unmask copies src to dst, unmasking it, and advances the mask position.
 func (r *frameReader) unmask(dst, src []byte) int {
-	n := copy(dst, src)
+	n := min(len(dst), len(src))
 	if r.masked {
-		for i := range n {
-			dst[i] ^= r.mask[(r.maskPos+int64(i))&3]
-		}
+		wsproto.Mask(dst[:n], src[:n], maskAt(r.mask, r.maskPos))
+	} else {
+		copy(dst, src)
 	}
 	r.maskPos += int64(n)
 	return n
+}
+
+// maskAt is the masking key as it applies from payload position pos on,
+// for wsproto.Mask, which XORs eight bytes at a time: the key turned so
+// that its first byte is the one for pos.
+func maskAt(mask [4]byte, pos int64) uint32 {
+	return bits.RotateLeft32(binary.LittleEndian.Uint32(mask[:]), -8*int(pos&3))
 }
 
 // frameDone ends the current frame: a control frame is counted now, a data

@@ -275,3 +275,31 @@ func TestCompressedMessagesCounted(t *testing.T) {
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 }
+
+// TestUnmaskSplit checks that a payload unmasked in pieces of every size,
+// from every position of the mask, comes out as one byte loop would have
+// it: maskAt turns the key for the piece's start.
+func TestUnmaskSplit(t *testing.T) {
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	src := make([]byte, 101)
+	for i := range src {
+		src[i] = byte(i * 31)
+	}
+	want := make([]byte, len(src))
+	for i := range src {
+		want[i] = src[i] ^ mask[i&3]
+	}
+	for piece := 1; piece <= len(src); piece++ {
+		r := &frameReader{masked: true, mask: mask}
+		got := make([]byte, len(src))
+		for at := 0; at < len(src); at += piece {
+			end := min(at+piece, len(src))
+			if n := r.unmask(got[at:end], src[at:end]); n != end-at {
+				t.Fatalf("piece %d at %d: unmasked %d bytes; want %d", piece, at, n, end-at)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("in pieces of %d: %x; want %x", piece, got, want)
+		}
+	}
+}
