@@ -62,7 +62,7 @@ func serveCommand(e *env) *cli.Command {
 		Flags: slices.Concat(flags, ruleFlags(),
 			inCategory("LIMITS", append(limitFlags(), grace)),
 			inCategory("TLS", append(tlsFlags(), backendTLSFlags()...)),
-			inCategory("OBSERVING", append(observeFlags(), traceFlags()...)),
+			inCategory("OBSERVING", slices.Concat(observeFlags(), metricsFlags(), traceFlags())),
 			inCategory("OUTPUT", output)),
 		Action: func(ctx context.Context, cmd *cli.Command) error { return serve(ctx, e, cmd) },
 	}
@@ -90,6 +90,10 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		return err
 	}
 	obs, err := observeFlagValues(cmd)
+	if err != nil {
+		return err
+	}
+	met, err := metricsFlagValues(cmd)
 	if err != nil {
 		return err
 	}
@@ -154,10 +158,19 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	metLn, err := met.listenOwn(ctx, e)
+	if err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
 	start := time.Now()
 	var srv *tunnel.Server
 	cfg := tunnel.Config{Table: table, Logger: log, BackendTLS: backendTLS,
 		Wrap: obs.statusWrap(func() tunnel.Snapshot { return srv.Snapshot() }, start, e.info.Version)}
+	mh := metricsHandler(func() tunnel.Metrics { return srv.Metrics() }, e, start)
+	cfg.Wrap = met.wrap(cfg.Wrap, mh)
 	tr.configure(&cfg)
 	// For the view's detail pane, and only then: handshakes and, while
 	// tracing, each tunnel's last messages.
@@ -176,6 +189,7 @@ func serve(ctx context.Context, e *env, cmd *cli.Command) error {
 		}
 		go func() { errc <- srv.Serve(ln) }()
 	}
+	met.serveOwn(ctx, e, metLn, mh)
 	if tlsNote != "" {
 		fmt.Fprintln(e.stdout, tlsNote)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsgate/wsgate/rules"
 )
 
 // failureHistory is how many failed requests a Snapshot reports.
@@ -20,6 +22,7 @@ type FailureInfo struct {
 	Time   time.Time
 	Client string
 	Path   string // request target as the client sent it; "" when the head could not be read
+	Route  string // the rule that matched, as TunnelInfo.Route; "" when none did
 	Status int    // what the client was answered
 	// Reason is the cause in a few words, for a glance: "backend refused
 	// connection", "origin not allowed", "bad Sec-WebSocket-Accept",
@@ -34,6 +37,7 @@ type FailureInfo struct {
 func (r *registry) fail(f FailureInfo) {
 	r.failed.Add(1)
 	r.mu.Lock()
+	r.counts(f.Route).failures[failKey{f.Status, f.Reason}]++
 	if len(r.failures) < failureHistory {
 		r.failures = append(r.failures, f)
 	} else {
@@ -53,10 +57,15 @@ func (r *registry) recentFailures() []FailureInfo {
 	return out
 }
 
-// failure describes a failed request r answered code because of err.
-func failure(r *http.Request, code int, err error) FailureInfo {
-	return FailureInfo{Time: time.Now(), Client: r.RemoteAddr, Path: r.RequestURI, Status: code,
+// failure describes a failed request r, which matched m (if m.Rule is
+// set), answered code because of err.
+func failure(r *http.Request, m rules.Match, code int, err error) FailureInfo {
+	f := FailureInfo{Time: time.Now(), Client: r.RemoteAddr, Path: r.RequestURI, Status: code,
 		Reason: failReason(err, code), Error: err.Error()}
+	if m.Rule != nil {
+		f.Route = routeName(m.Rule)
+	}
+	return f
 }
 
 // reasonError names the cause of a failure where the error's type does

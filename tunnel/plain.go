@@ -65,12 +65,12 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 func (s *Server) plainError(w http.ResponseWriter, r *http.Request, err error) {
 	pt, ok := r.Context().Value(matchKey{}).(plainTarget)
 	if !ok || pt.bt == nil || pt.bt.mem == nil || !isDialError(err) {
-		s.fail(w, r, err)
+		s.failMatch(w, r, pt.m, err)
 		return
 	}
 	next, ferr := pt.bt.failover(r, err)
 	if ferr != nil || (r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0) {
-		s.fail(w, r, cmp.Or(ferr, err))
+		s.failMatch(w, r, pt.m, cmp.Or(ferr, err))
 		return
 	}
 	pt.m = next

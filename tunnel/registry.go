@@ -34,6 +34,9 @@ type registry struct {
 	failures   []FailureInfo
 	failNext   int
 	routes     []*RouteInfo
+	// byRoute is what only Metrics reads, by route name ("": requests
+	// no rule matched).
+	byRoute map[string]*routeCounts
 }
 
 // flowPair sums the flows of closed tunnels.
@@ -96,6 +99,7 @@ func (r *registry) remove(ti TunnelInfo, t *Tunnel) {
 	ri.Open--
 	addFlow(&ri.Up, ti.Up)
 	addFlow(&ri.Down, ti.Down)
+	r.closedCounts(ti)
 	if len(r.closed) < closedHistory {
 		r.closed = append(r.closed, ti)
 	} else {

@@ -264,7 +264,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var bt balanced
 	if m.Balancer != nil {
 		if bt, err = cur.pick(r, m); err != nil {
-			s.fail(w, r, err)
+			s.failMatch(w, r, m, err)
 			return
 		}
 		m = memberMatch(m, bt.mem)
@@ -272,10 +272,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch act, proto := m.Action(r); act {
 	case rules.ActTunnel:
 		if err := s.admitUpgrade(r, cur.table); err != nil {
-			s.fail(w, r, err)
+			s.failMatch(w, r, m, err)
 			return
 		}
-		s.upgrade(w, r, m, proto, bt)
+		s.upgrade(w, r, m, proto, bt, start)
 		return
 	case rules.ActUpgradeRequired:
 		s.upgradeRequired(w, r, m)
@@ -294,6 +294,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.proxy.ServeHTTP(rec, pr)
 	}
+	s.reg.plainDone(routeName(m.Rule), rec.status)
 	if s.logs(slog.LevelInfo) {
 		s.log.Info("http request", "client", r.RemoteAddr, "method", r.Method, "path", r.RequestURI,
 			"status", rec.status, "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "backend", m.URL())
@@ -341,7 +342,7 @@ func (s *Server) upgradeRequired(w http.ResponseWriter, r *http.Request, m rules
 	}
 	w.Header().Set("Upgrade", proto)
 	w.Header().Set("Connection", "Upgrade")
-	s.fail(w, r, &rules.RequestError{Status: http.StatusUpgradeRequired,
+	s.failMatch(w, r, m, &rules.RequestError{Status: http.StatusUpgradeRequired,
 		Reason: fmt.Sprintf("Upgrade %q is not allowed by %s", headerValue(r.Header, "Upgrade"), m.Rule)})
 }
 
@@ -373,12 +374,18 @@ func statusFor(err error) int {
 
 // fail answers a request that could not be proxied and logs why, once.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.failMatch(w, r, rules.Match{}, err)
+}
+
+// failMatch is fail for a request that matched m: it is counted under
+// m's route.
+func (s *Server) failMatch(w http.ResponseWriter, r *http.Request, m rules.Match, err error) {
 	code := statusFor(err)
 	level := slog.LevelWarn
 	if code < 500 {
 		level = slog.LevelInfo
 	}
-	s.reg.fail(failure(r, code, err))
+	s.reg.fail(failure(r, m, code, err))
 	attrs := []any{"client", r.RemoteAddr, "path", r.RequestURI, "status", code, "error", err.Error()}
 	if h := TLSHint(err); h != "" {
 		attrs = append(attrs, "hint", h)

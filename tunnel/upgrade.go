@@ -27,11 +27,12 @@ const maxUpgradeBody = 64 << 10
 // only if the backend switches protocols as asked. Anything else is answered
 // as an ordinary HTTP response, so nothing the client sends afterwards can
 // reach the backend as tunnel bytes (Apache before 2.4.47 tunnelled anyway:
-// CVE-2019-17567).
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, proto string, bt balanced) {
+// CVE-2019-17567). start is when the request arrived: the handshake's
+// time is counted from it.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, proto string, bt balanced, start time.Time) {
 	body, err := upgradeBody(r)
 	if err != nil {
-		s.fail(w, r, err)
+		s.failMatch(w, r, m, err)
 		return
 	}
 	began := time.Now()
@@ -48,13 +49,13 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		backend, err = s.dial(r.Context(), m)
 	}
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("dial backend %s: %w", m.URL(), err))
+		s.failMatch(w, r, m, fmt.Errorf("dial backend %s: %w", m.URL(), err))
 		return
 	}
 	req, hs, err := s.upgradeRequest(r, m, proto, body)
 	if err != nil {
 		backend.Close()
-		s.fail(w, r, err)
+		s.failMatch(w, r, m, err)
 		return
 	}
 	// A stop that can wait no more closes the client's connection
@@ -70,14 +71,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 
 	backend.SetDeadline(time.Now().Add(cmp.Or(m.ResponseTimeout, s.cfg.ResponseTimeout)))
 	if _, err := backend.Write(req); err != nil {
-		s.fail(w, r, fmt.Errorf("send upgrade to %s: %w", m.URL(), err))
+		s.failMatch(w, r, m, fmt.Errorf("send upgrade to %s: %w", m.URL(), err))
 		return
 	}
 	asked := time.Now()
 	br := bufio.NewReader(backend)
 	resp, err := readAnswer(br)
 	if err != nil {
-		s.fail(w, r, answerError(m, err))
+		s.failMatch(w, r, m, answerError(m, err))
 		return
 	}
 	if s.logs(slog.LevelDebug) {
@@ -87,7 +88,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 			"connect", asked.Sub(began).Round(time.Microsecond), "wait", time.Since(asked).Round(time.Microsecond))
 	}
 	if !unwatch() {
-		s.fail(w, r, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), errShuttingDown))
+		s.failMatch(w, r, m, fmt.Errorf("read upgrade answer from %s: %w", m.URL(), errShuttingDown))
 		return
 	}
 	backend.SetDeadline(time.Time{})
@@ -96,7 +97,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		return
 	}
 	if err := checkSwitch(resp, proto, r.Header.Get("Sec-WebSocket-Key")); err != nil {
-		s.fail(w, r, fmt.Errorf("backend %s: %w", m.URL(), err))
+		s.failMatch(w, r, m, fmt.Errorf("backend %s: %w", m.URL(), err))
 		return
 	}
 
@@ -119,7 +120,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	t.watch(strings.EqualFold(proto, "websocket"), s.cfg.OnMessage, s.traceBytes)
 	t.inflate(resp.Header)
 	if err := s.reg.add(t, s.cfg.MaxTunnels); err != nil {
-		s.fail(w, r, err)
+		s.failMatch(w, r, m, err)
 		return
 	}
 	if bt.mem != nil {
@@ -138,7 +139,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		res.err = fmt.Errorf("hijack client connection: %w", err)
-		s.fail(w, r, res.err)
+		s.failMatch(w, r, m, res.err)
 		end()
 		return
 	}
@@ -158,6 +159,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, m rules.Match, 
 		end()
 		return
 	}
+	s.reg.opened(t.Route, time.Since(start))
 
 	if s.logs(slog.LevelInfo) {
 		s.log.Info("tunnel open", "id", t.ID, "client", t.Client, "path", t.Path, "backend", t.Backend, "upgrade", proto)
@@ -383,7 +385,7 @@ func writeSwitch(w *bufio.Writer, resp *http.Response) http.Header {
 // client connection stays HTTP.
 func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, m rules.Match, resp *http.Response, bt *balanced) {
 	defer resp.Body.Close()
-	s.reg.fail(failure(r, resp.StatusCode, &reasonError{"upgrade refused by backend",
+	s.reg.fail(failure(r, m, resp.StatusCode, &reasonError{"upgrade refused by backend",
 		fmt.Errorf("backend %s answered %s", m.URL(), resp.Status)}))
 	h := w.Header()
 	upgrade := headerValue(resp.Header, "Upgrade")
