@@ -94,6 +94,12 @@ expect "$listing" tar.gz wsgate README.md LICENSE completions/wsgate.bash comple
   completions/wsgate.fish manpages/wsgate.1
 tar -tzf "$base.apk" 2>/dev/null >"$listing"
 expect "$listing" .apk $common usr/share/zsh/site-functions/_wsgate usr/share/licenses/wsgate/LICENSE
+if ! command -v rpm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing rpm (rpm -qlp reads the .rpm's file list)"
+  DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq rpm >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq rpm >/dev/null; } ||
+    echo "rpm could not be installed"
+fi
 if command -v rpm >/dev/null; then
   rpm -qlp "$base.rpm" 2>/dev/null >"$listing"
   expect "$listing" .rpm $common usr/share/zsh/site-functions/_wsgate usr/share/licenses/wsgate/LICENSE
