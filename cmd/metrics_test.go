@@ -208,3 +208,33 @@ func promGet(u string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestMetricsUsage: a --metrics-listen that is no address, one in use,
+// and --metrics-allow-remote beside it, stop serve before it starts.
+func TestMetricsUsage(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"not an address", []string{"--metrics-listen", "here"}, 2, `--metrics-listen "here": want HOST:PORT or a port`},
+		{"allow remote beside it", []string{"--metrics-listen", "127.0.0.1:0", "--metrics-allow-remote"}, 2,
+			"--metrics-allow-remote applies to --metrics on the proxy's listeners"},
+		{"in use", []string{"--metrics-listen", taken.Addr().String()}, 1, "--metrics-listen: listen tcp " + taken.Addr().String()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCmd(t, "", append([]string{"serve", "--listen", "127.0.0.1:0"}, append(tc.args, "ws://127.0.0.1:1/")...)...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.stderr) || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, nothing, %q", r.code, r.stdout, r.stderr, tc.code, tc.stderr)
+			}
+		})
+	}
+}
