@@ -44,7 +44,9 @@ func startServe(t *testing.T, args []string, wait ...string) (out *syncbuf.Buffe
 		re := regexp.MustCompile(w)
 		var m []string
 		eventually.True(t, 10*time.Second, func() bool { m = re.FindStringSubmatch(out.String()); return m != nil },
-			func() string { return fmt.Sprintf("no %q in serve's output:\n%s\nstderr:\n%s", w, out.String(), errb.String()) })
+			func() string {
+				return fmt.Sprintf("no %q in serve's output:\n%s\nstderr:\n%s", w, out.String(), errb.String())
+			})
 		found = append(found, m[1])
 	}
 	return out, found
