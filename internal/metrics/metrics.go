@@ -17,14 +17,13 @@ import (
 	"io"
 	"math"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/localpage"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -63,13 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Next.ServeHTTP(w, r)
 		return
 	}
-	if !h.AllowRemote && !isLoopback(r.RemoteAddr) {
-		http.Error(w, "403 Forbidden: "+Path+" answers loopback clients only (serve --metrics-allow-remote)", http.StatusForbidden)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+	if !localpage.Allowed(w, r, Path, "--metrics-allow-remote", h.AllowRemote) {
 		return
 	}
 	om := wantsOpenMetrics(r.Header.Values("Accept"))
@@ -112,17 +105,6 @@ func wantsOpenMetrics(accept []string) bool {
 		}
 	}
 	return best == "application/openmetrics-text" && bestQ > 0
-}
-
-// isLoopback reports whether a RemoteAddr ("host:port") is a loopback
-// address, IPv4-mapped IPv6 included.
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // family is one metric: its name (without _total for a counter, as

@@ -7,12 +7,11 @@ package status
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"time"
 
+	"github.com/wsgate/wsgate/internal/localpage"
 	"github.com/wsgate/wsgate/tunnel"
 )
 
@@ -48,13 +47,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Next.ServeHTTP(w, r)
 		return
 	}
-	if !h.AllowRemote && !isLoopback(r.RemoteAddr) {
-		http.Error(w, "403 Forbidden: "+Path+" answers loopback clients only (serve --status-allow-remote)", http.StatusForbidden)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+	if !localpage.Allowed(w, r, Path, "--status-allow-remote", h.AllowRemote) {
 		return
 	}
 	body, err := json.MarshalIndent(View(h.Snapshot(), h.Start, h.Version), "", "  ")
@@ -65,17 +58,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(append(body, '\n'))
-}
-
-// isLoopback reports whether a RemoteAddr ("host:port") is a loopback
-// address, IPv4-mapped IPv6 included.
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // WriteFile writes the final stats to f and closes it.
