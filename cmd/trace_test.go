@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/wsgate/wsgate/internal/syncbuf"
+	"github.com/wsgate/wsgate/internal/wstest"
 	"github.com/wsgate/wsgate/trace"
 )
 
@@ -349,25 +350,7 @@ func TestTraceUsage(t *testing.T) {
 // echoHandler is an echo backend that negotiates permessage-deflate when
 // the client offers it.
 func echoHandler(t *testing.T, mode websocket.CompressionMode) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: mode, InsecureSkipVerify: true})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, p, err := c.Read(r.Context())
-			if err != nil {
-				if s := websocket.CloseStatus(err); s != -1 {
-					c.Close(s, "bye")
-				}
-				return
-			}
-			if err := c.Write(r.Context(), typ, p); err != nil {
-				return
-			}
-		}
-	})
+	return wstest.Echo{Compression: mode, OriginPatterns: []string{"*"}, CloseBack: true}.Handler()
 }
 
 // validateHAR checks the file against the HAR 1.2 schema with npm's

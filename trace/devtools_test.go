@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate/internal/chromiumtest"
+	"github.com/wsgate/wsgate/internal/wstest"
 	"github.com/wsgate/wsgate/rules"
 	"github.com/wsgate/wsgate/tunnel"
 )
@@ -57,24 +57,7 @@ func TestHARDevTools(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-			CompressionMode: websocket.CompressionContextTakeover, CompressionThreshold: 1})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(1 << 20)
-		for {
-			typ, p, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if c.Write(r.Context(), typ, append([]byte("echo "), p...)) != nil {
-				return
-			}
-		}
-	}))
+	backend := httptest.NewServer(wstest.Echo{Compression: websocket.CompressionContextTakeover, Threshold: 1, Prefix: "echo "}.Handler())
 	defer backend.Close()
 	table, err := rules.FromFlags([]string{"/ ws://" + backend.Listener.Addr().String() + "/"})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/wsgate/wsgate/internal/chromiumtest"
+	"github.com/wsgate/wsgate/internal/wstest"
 )
 
 // chromiumPage is the page TestTraceInflatesChromium serves; %s is its
@@ -107,35 +108,10 @@ func TestTraceInflatesChromium(t *testing.T) {
 		pageMessage{Binary: true, Data: base64.StdEncoding.EncodeToString(noise(300 << 10))},
 	)
 
-	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-			CompressionMode:      websocket.CompressionContextTakeover,
-			CompressionThreshold: 1,                       // every echo compressed
-			OriginPatterns:       []string{"127.0.0.1:*"}, // the page comes from another port
-		})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(1 << 20)
-		for {
-			typ, p, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			// Written in two pieces, so that the echo goes out in a frame
-			// for each piece flate hands on.
-			w, err := c.Writer(r.Context(), typ)
-			if err != nil {
-				return
-			}
-			w.Write([]byte("echo "))
-			w.Write(p)
-			if w.Close() != nil {
-				return
-			}
-		}
-	}))
+	// Every echo compressed, in two frames (one for each piece flate
+	// hands on); the page comes from another port.
+	backend := startBackend(t, wstest.Echo{Compression: websocket.CompressionContextTakeover, Threshold: 1,
+		Prefix: "echo ", Pieces: true, OriginPatterns: []string{"127.0.0.1:*"}}.Handler())
 	var mu sync.Mutex
 	var got []Message
 	var opened TunnelEvent

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/internal/wstest"
 )
 
 func TestNegotiatedDeflate(t *testing.T) {
@@ -302,23 +303,7 @@ func TestInflateAbort(t *testing.T) {
 // untouched: every traced message is what was sent.
 func TestTraceInflatesThroughProxy(t *testing.T) {
 	t.Parallel()
-	backend := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionContextTakeover})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(1 << 20)
-		for {
-			typ, p, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if c.Write(r.Context(), typ, append([]byte("echo "), p...)) != nil {
-				return
-			}
-		}
-	}))
+	backend := startBackend(t, wstest.Echo{Compression: websocket.CompressionContextTakeover, Prefix: "echo "}.Handler())
 	var mu sync.Mutex
 	var got []Message
 	proxy, _ := serveConfig(t, Config{
