@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 func main() {
@@ -38,21 +38,7 @@ func main() {
 	if only != "" {
 		cfg.only = strings.Split(only, ",")
 	}
-	if err := cfg.check(); err != nil {
-		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
-		flag.Usage()
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "compare: interrupted; every process it started is stopped")
-			os.Exit(130)
-		}
-		fmt.Fprintf(os.Stderr, "compare: %v\n", err)
-		os.Exit(1)
-	}
+	benchkit.Main("compare", cfg.check, func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func (cfg config) check() error {
@@ -79,17 +65,14 @@ type runner struct {
 	cfg                config
 	dir                string
 	kids               children
-	echo               *child
+	echo               *benchkit.Child
 	noFile             uint64
 	loadStart, loadEnd string // 1-minute load averages around the rounds
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	if runtime.NumCPU() < 2 {
-		return errors.New("needs 2 CPUs: proxies on CPU 0, load and echo on CPU 1")
-	}
-	if _, err := exec.LookPath("taskset"); err != nil {
-		return errors.New("needs taskset (util-linux) to pin processes to CPUs")
+	if err := benchkit.CanPin("proxies on CPU 0, load and echo on CPU 1"); err != nil {
+		return err
 	}
 	if cfg.wsgate, err = filepath.Abs(cfg.wsgate); err != nil {
 		return err
@@ -101,21 +84,12 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	r := &runner{cfg: cfg}
-	// Raising the soft limit here, rather than relying on the Go runtime's
-	// own raise, is what makes children inherit it: os/exec restores the
-	// original limit in children unless the program set it itself.
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("read open-files limit: %w", err)
+	if r.noFile, err = benchkit.RaiseNoFile(); err != nil {
+		return err
 	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("raise open-files limit: %w", err)
-	}
-	r.noFile = lim.Max
 	// A proxy holds 2 descriptors per tunnel, plus its own few.
-	if most := int(lim.Max/2) - 250; !cfg.skipIdle && cfg.idleConns > most {
-		fmt.Fprintf(os.Stderr, "compare: open-files limit %d: holding %d idle tunnels, not %d\n", lim.Max, most, cfg.idleConns)
+	if most := int(r.noFile/2) - 250; !cfg.skipIdle && cfg.idleConns > most {
+		fmt.Fprintf(os.Stderr, "compare: open-files limit %d: holding %d idle tunnels, not %d\n", r.noFile, most, cfg.idleConns)
 		r.cfg.idleConns = most
 	}
 
@@ -137,7 +111,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	r.loadStart = loadAvg()
+	r.loadStart = benchkit.LoadAvg()
 	for _, s := range skipped {
 		fmt.Fprintf(os.Stderr, "compare: skipped %s\n", s)
 	}
@@ -145,7 +119,7 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	r.loadEnd = loadAvg()
+	r.loadEnd = benchkit.LoadAvg()
 	var idle []idleResult
 	if !cfg.skipIdle {
 		for _, t := range targets[1:] {
@@ -163,7 +137,7 @@ func run(ctx context.Context, cfg config) (err error) {
 // once, and waits until each answers a WebSocket upgrade. The first target
 // is direct, the second wsgate.
 func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
-	echoAddr, err := freePort()
+	echoAddr, err := benchkit.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,13 +149,13 @@ func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
 	targets := []*target{{name: "direct", url: "ws://" + echoAddr + "/", version: version}}
 	type pending struct {
 		t    *target
-		c    *child
+		c    *benchkit.Child
 		addr string
 	}
 	var starting []pending
 	var skipped []string
 
-	addr, err := freePort()
+	addr, err := benchkit.FreePort()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,7 +166,7 @@ func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
 	}
 	starting = append(starting, pending{&target{name: "wsgate", version: version}, c, addr})
 	if r.cfg.baseline != "" {
-		addr, err := freePort()
+		addr, err := benchkit.FreePort()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -214,7 +188,7 @@ func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
 			skipped = append(skipped, p.name+" (not installed)")
 			continue
 		}
-		addr, err := freePort()
+		addr, err := benchkit.FreePort()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -250,10 +224,10 @@ func (r *runner) startAll(ctx context.Context) ([]*target, []string, error) {
 			}
 			// A peer that will not run here is left out, not fatal.
 			skipped = append(skipped, fmt.Sprintf("%s (%v)", s.t.name, err))
-			syscall.Kill(-s.c.cmd.Process.Pid, syscall.SIGKILL)
+			syscall.Kill(-s.c.Cmd.Process.Pid, syscall.SIGKILL)
 			continue
 		}
-		s.t.url, s.t.pid = "ws://"+s.addr+"/", s.c.cmd.Process.Pid
+		s.t.url, s.t.pid = "ws://"+s.addr+"/", s.c.Cmd.Process.Pid
 		targets = append(targets, s.t)
 	}
 	return targets, skipped, nil
@@ -321,7 +295,7 @@ func (r *runner) bench(ctx context.Context, t *target, args []string) (*benchRes
 	cmd := r.benchCmd(ctx, t, args)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := spawn(cmd)
+	runErr := benchkit.Spawn(cmd)
 	if runErr == nil {
 		runErr = cmd.Wait()
 	}
@@ -352,13 +326,13 @@ func (r *runner) benchCmd(ctx context.Context, t *target, args []string) *exec.C
 func (r *runner) idle(ctx context.Context, t *target) (idleResult, error) {
 	n := r.cfg.idleConns
 	res := idleResult{Target: t.name, Asked: n, Before: treeUsage(t.pid)}
-	echoBefore := treeUsage(r.echo.cmd.Process.Pid)
+	echoBefore := treeUsage(r.echo.Cmd.Process.Pid)
 	fmt.Fprintf(os.Stderr, "idle  %-8s  opening %d tunnels\n", t.name, n)
 
 	cmd := r.benchCmd(ctx, t, []string{"--scenario", "idle", "--conns", fmt.Sprint(n), "--duration", "10m"})
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := spawn(cmd); err != nil {
+	if err := benchkit.Spawn(cmd); err != nil {
 		return res, fmt.Errorf("idle %s: %w", t.name, err)
 	}
 	done := make(chan error, 1)
@@ -410,7 +384,7 @@ poll:
 
 	// The next target starts from a quiet echo backend.
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
-		if treeUsage(r.echo.cmd.Process.Pid).FDs <= echoBefore.FDs+10 && treeUsage(t.pid).FDs <= res.Before.FDs+10 {
+		if treeUsage(r.echo.Cmd.Process.Pid).FDs <= echoBefore.FDs+10 && treeUsage(t.pid).FDs <= res.Before.FDs+10 {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -451,7 +425,7 @@ func (r *runner) report(targets []*target, skipped []string, samples []sample, i
 	}
 	head := []string{
 		fmt.Sprintf("date: %s; %d rounds of %s slices; %s", date, r.cfg.rounds, r.cfg.slice, idleNote),
-		fmt.Sprintf("machine: %s; load average %s before the rounds, %s after them", machine(), r.loadStart, r.loadEnd),
+		fmt.Sprintf("machine: %s; load average %s before the rounds, %s after them", benchkit.Machine(), r.loadStart, r.loadEnd),
 		"pinning: each proxy on CPU 0 with one worker/thread (wsgate and Caddy GOMAXPROCS=1); echo backend and load generator on CPU 1",
 		"versions: " + strings.Join(versions, "; "),
 	}
@@ -474,22 +448,18 @@ func (r *runner) report(targets []*target, skipped []string, samples []sample, i
 	rows := table(ls, names, peerNames)
 	w := os.Stdout
 	if r.cfg.markdown {
-		for _, h := range head {
-			fmt.Fprintf(w, "- %s\n", h)
-		}
+		benchkit.WriteList(w, true, head)
 		fmt.Fprintln(w)
-		writeMarkdown(w, rows)
+		benchkit.WriteMarkdown(w, rows)
 		fmt.Fprintln(w)
-		for _, n := range notes {
-			fmt.Fprintf(w, "- %s\n", n)
-		}
+		benchkit.WriteList(w, true, notes)
 	} else {
 		fmt.Fprintln(w)
-		writeLines(w, head)
+		benchkit.WriteList(w, false, head)
 		fmt.Fprintln(w)
-		writePlain(w, rows)
+		benchkit.WritePlain(w, rows)
 		fmt.Fprintln(w)
-		writeLines(w, notes)
+		benchkit.WriteList(w, false, notes)
 	}
 	if r.cfg.jsonFile == "" {
 		return nil
@@ -499,7 +469,7 @@ func (r *runner) report(targets []*target, skipped []string, samples []sample, i
 		vs[t.name] = t.version
 	}
 	b, err := json.MarshalIndent(map[string]any{
-		"date": date, "machine": machine(), "rounds": r.cfg.rounds, "slice": r.cfg.slice.String(),
+		"date": date, "machine": benchkit.Machine(), "rounds": r.cfg.rounds, "slice": r.cfg.slice.String(),
 		"idle_conns": r.cfg.idleConns, "versions": vs, "skipped": skipped,
 		"summary": summarize(ls, names), "samples": samples, "idle": idle,
 	}, "", "  ")

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
-	"os"
-	"runtime"
 	"strings"
 )
 
@@ -100,35 +96,4 @@ func lines(samples []sample, idle []idleResult) []line {
 		}
 	}
 	return append(out, mem, fds, held)
-}
-
-// machine describes the computer: CPUs, model and kernel.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%d CPUs, %s, Linux %s", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)))
-}
-
-// loadAvg is the 1-minute load average, to tell a quiet machine from a
-// busy one in the header: the figures mean little on a busy one.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}
-
-func writeLines(w io.Writer, ls []string) {
-	for _, l := range ls {
-		fmt.Fprintln(w, l)
-	}
 }

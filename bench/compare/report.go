@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 // A line is one row of the result table: a scenario and what it measured
@@ -32,27 +32,12 @@ type part struct {
 	Values map[string][]float64
 }
 
-// median is the middle of the values, or the mean of the two middle ones;
-// NaN for none.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // best is the peer with the best median for one part, by the line's
 // direction; "" when no peer has a value.
 func (l line) best(p part, peers []string) (string, float64) {
 	name, val := "", math.NaN()
 	for _, t := range peers {
-		m := median(p.Values[t])
+		m := benchkit.Median(p.Values[t])
 		if math.IsNaN(m) {
 			continue
 		}
@@ -63,23 +48,21 @@ func (l line) best(p part, peers []string) (string, float64) {
 	return name, val
 }
 
-const dash = "–"
-
 // cell formats the medians of one target, parts joined by " / ".
 func (l line) cell(target string) string {
 	var out []string
 	empty := true
 	for _, p := range l.Parts {
-		m := median(p.Values[target])
+		m := benchkit.Median(p.Values[target])
 		if math.IsNaN(m) {
-			out = append(out, dash)
+			out = append(out, benchkit.Dash)
 			continue
 		}
 		empty = false
 		out = append(out, fmt.Sprintf(l.Format, m))
 	}
 	if empty {
-		return dash
+		return benchkit.Dash
 	}
 	s := strings.Join(out, " / ")
 	if l.Failed[target] > 0 {
@@ -92,7 +75,7 @@ func (l line) cell(target string) string {
 // named set, each ratio says which peer it is against.
 func ratio(num, den float64, against string) string {
 	if math.IsNaN(num) || math.IsNaN(den) || den == 0 {
-		return dash
+		return benchkit.Dash
 	}
 	s := fmt.Sprintf("%.2f", num/den)
 	if against != "" {
@@ -106,7 +89,7 @@ func (l line) vsBestPeer(peers []string) string {
 	var out []string
 	for _, p := range l.Parts {
 		name, val := l.best(p, peers)
-		out = append(out, ratio(median(p.Values["wsgate"]), val, name))
+		out = append(out, ratio(benchkit.Median(p.Values["wsgate"]), val, name))
 	}
 	return joinRatios(out)
 }
@@ -115,18 +98,18 @@ func (l line) vsBestPeer(peers []string) string {
 func (l line) vsDirect() string {
 	var out []string
 	for _, p := range l.Parts {
-		out = append(out, ratio(median(p.Values["wsgate"]), median(p.Values["direct"]), ""))
+		out = append(out, ratio(benchkit.Median(p.Values["wsgate"]), benchkit.Median(p.Values["direct"]), ""))
 	}
 	return joinRatios(out)
 }
 
 func joinRatios(r []string) string {
 	for _, s := range r {
-		if s != dash {
+		if s != benchkit.Dash {
 			return strings.Join(r, " / ")
 		}
 	}
-	return dash
+	return benchkit.Dash
 }
 
 // table lays the lines out as rows of cells: a header row, then one row per
@@ -160,29 +143,6 @@ func table(lines []line, targets, peers []string) [][]string {
 	return rows
 }
 
-// writeMarkdown writes rows as a GitHub table, the first row as its header.
-func writeMarkdown(w io.Writer, rows [][]string) {
-	for i, r := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
-		if i == 0 {
-			seps := make([]string, len(r))
-			for j := range seps {
-				seps[j] = "---"
-			}
-			fmt.Fprintf(w, "|%s|\n", strings.Join(seps, "|"))
-		}
-	}
-}
-
-// writePlain writes rows as aligned columns for a terminal.
-func writePlain(w io.Writer, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
-}
-
 // A summary is one cell's figures for the JSON file: the median the table
 // shows and the spread it hides.
 type summary struct {
@@ -205,7 +165,7 @@ func summarize(lines []line, targets []string) []summary {
 				if len(v) == 0 {
 					continue
 				}
-				out = append(out, summary{l.Scenario, p.Name, l.Unit, t, len(v), median(v), slices.Min(v), slices.Max(v)})
+				out = append(out, summary{l.Scenario, p.Name, l.Unit, t, len(v), benchkit.Median(v), slices.Min(v), slices.Max(v)})
 			}
 		}
 	}

@@ -1,31 +1,12 @@
 package main
 
 import (
-	"math"
 	"strings"
 	"testing"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
-func TestMedian(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3}, 3},
-		{[]float64{5, 1, 3}, 3},
-		{[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v; want %v", tc.in, got, tc.want)
-		}
-	}
-	if got := median(nil); !math.IsNaN(got) {
-		t.Errorf("median(nil) = %v; want NaN", got)
-	}
-}
-
-// vals builds one part's values: target, then its rounds.
 func vals(kv ...any) map[string][]float64 {
 	m := map[string][]float64{}
 	for i := 0; i < len(kv); i += 2 {
@@ -56,11 +37,11 @@ func TestRatios(t *testing.T) {
 	if got, want := lower.vsBestPeer(peers), "0.83 (caddy) / 1.50 (nginx)"; got != want {
 		t.Errorf("lower is better: vsBestPeer = %q; want %q", got, want)
 	}
-	if got := lower.vsDirect(); got != dash {
-		t.Errorf("vsDirect without direct = %q; want %q", got, dash)
+	if got := lower.vsDirect(); got != benchkit.Dash {
+		t.Errorf("vsDirect without direct = %q; want %q", got, benchkit.Dash)
 	}
-	if got := (line{Parts: []part{{Values: vals("wsgate", []float64{1})}}}).vsBestPeer(peers); got != dash {
-		t.Errorf("vsBestPeer with no peer = %q; want %q", got, dash)
+	if got := (line{Parts: []part{{Values: vals("wsgate", []float64{1})}}}).vsBestPeer(peers); got != benchkit.Dash {
+		t.Errorf("vsBestPeer with no peer = %q; want %q", got, benchkit.Dash)
 	}
 }
 
@@ -70,7 +51,7 @@ func TestCell(t *testing.T) {
 		{Name: "p50", Values: vals("nginx", []float64{10, 30, 20}, "caddy", []float64{5})},
 		{Name: "p99", Values: vals("nginx", []float64{90})},
 	}}
-	for target, want := range map[string]string{"nginx": "20 / 90", "caddy": "5 / – !", "haproxy": dash} {
+	for target, want := range map[string]string{"nginx": "20 / 90", "caddy": "5 / – !", "haproxy": benchkit.Dash} {
 		if got := l.cell(target); got != want {
 			t.Errorf("cell(%q) = %q; want %q", target, got, want)
 		}
@@ -104,10 +85,10 @@ func TestLinesCPUPerGiB(t *testing.T) {
 	if got, want := cpu.cell("wsgate"), "1.25"; got != want {
 		t.Errorf("cpu-per-gib wsgate = %q; want %q (median of 1.00 and 1.50)", got, want)
 	}
-	if got := cpu.cell("direct"); got != dash {
-		t.Errorf("cpu-per-gib direct = %q; want %q", got, dash)
+	if got := cpu.cell("direct"); got != benchkit.Dash {
+		t.Errorf("cpu-per-gib direct = %q; want %q", got, benchkit.Dash)
 	}
-	if got, want := tp.cell("nginx"), dash; got != want {
+	if got, want := tp.cell("nginx"), benchkit.Dash; got != want {
 		t.Errorf("throughput-1 nginx = %q; want %q", got, want)
 	}
 	if tp.Failed["nginx"] != 1 {
@@ -121,7 +102,7 @@ func TestMarkdown(t *testing.T) {
 		"direct", []float64{7000}, "wsgate", []float64{6300}, "nginx", []float64{6000},
 	)}}}
 	var b strings.Builder
-	writeMarkdown(&b, table([]line{l}, []string{"direct", "wsgate", "nginx"}, []string{"nginx"}))
+	benchkit.WriteMarkdown(&b, table([]line{l}, []string{"direct", "wsgate", "nginx"}, []string{"nginx"}))
 	want := "| scenario | direct | wsgate | nginx | wsgate ÷ best peer | wsgate ÷ direct | better |\n" +
 		"|---|---|---|---|---|---|---|\n" +
 		"| handshake (conn/s) | 7000 | 6300 | 6000 | 1.05 (nginx) | 0.90 | higher |\n"

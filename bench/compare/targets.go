@@ -11,12 +11,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 // A target is something the load generator is pointed at: the echo backend
@@ -28,70 +29,21 @@ type target struct {
 	version string
 }
 
-// A child is a process this program started and must stop: each runs in
-// its own process group, so that stopping it reaches its workers too.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed once it has exited
-}
-
 // children are all the long-running processes started, for stopAll.
 type children struct {
 	mu   sync.Mutex
-	list []*child
+	list []*benchkit.Child
 }
 
-// spawn starts cmd from one goroutine locked to its OS thread for the
-// whole run. The kernel sends a child its Pdeathsig when the thread that
-// forked it exits, not the process, and the Go runtime may end threads
-// (go.dev/issue/27505): forked from any thread, a proxy was told to stop
-// in the middle of a run.
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives on
-			for req := range spawnReqs {
-				req.done <- req.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawnReqs <- spawnReq{cmd, done}
-	return <-done
-}
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-var (
-	spawnOnce sync.Once
-	spawnReqs = make(chan spawnReq)
-)
-
-// start runs argv pinned to cpu, its output going to DIR/NAME.log.
-func (cs *children) start(dir, name, cpu string, env []string, argv ...string) (*child, error) {
-	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
+// start runs argv pinned to cpu, its output going to DIR/NAME.log, and
+// registers it for stopAll. Its Pdeathsig, for the case this program is
+// killed outright, is SIGTERM: that makes nginx's and Apache's parents
+// stop their workers.
+func (cs *children) start(dir, name, cpu string, env []string, argv ...string) (*benchkit.Child, error) {
+	c, err := benchkit.Start(dir, name, cpu, syscall.SIGTERM, env, argv...)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	defer f.Close()
-	cmd := exec.Command("taskset", append([]string{"-c", cpu}, argv...)...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
-	// Pdeathsig covers the case this program is killed outright: SIGTERM
-	// makes nginx's and Apache's parents stop their workers.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := spawn(cmd); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(c.done) }()
 	cs.mu.Lock()
 	cs.list = append(cs.list, c)
 	cs.mu.Unlock()
@@ -105,41 +57,21 @@ func (cs *children) stopAll() {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	for _, c := range cs.list {
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGTERM)
 	}
 	deadline := time.After(5 * time.Second)
 	for _, c := range cs.list {
 		select {
-		case <-c.done:
+		case <-c.Done:
 		case <-deadline:
 		}
 	}
 	for _, c := range cs.list {
 		// The group may outlive its leader (nginx workers), so kill it
 		// even when the leader is gone; ESRCH is the normal answer.
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cs.list = nil
-}
-
-// tail is the last line of a child's log, for an error message: where a
-// server that refuses to start says why.
-func (c *child) tail() string {
-	b, _ := os.ReadFile(c.log)
-	s := strings.TrimSpace(string(b))
-	return s[strings.LastIndexByte(s, '\n')+1:]
-}
-
-// freePort asks the kernel for an unused port on 127.0.0.1. Another
-// program could take it before the child binds it; the readiness check
-// would then fail with the child's own message.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // upgrades says whether addr answers a WebSocket upgrade with 101.
@@ -164,7 +96,7 @@ func upgrades(addr string) error {
 
 // waitReady polls addr until it upgrades, the child exits, or 30 s pass
 // (Apache starts thousands of threads first).
-func waitReady(ctx context.Context, c *child, addr string) error {
+func waitReady(ctx context.Context, c *benchkit.Child, addr string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := upgrades(addr)
@@ -172,8 +104,8 @@ func waitReady(ctx context.Context, c *child, addr string) error {
 			return nil
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("exited before answering: %s", c.tail())
+		case <-c.Done:
+			return fmt.Errorf("exited before answering: %s", c.Tail())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -265,11 +197,7 @@ func unprivileged() (string, string) {
 // versionOf is the first line a program prints about its version, with
 // the boilerplate around the number cut.
 func versionOf(bin string, args ...string) string {
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if err != nil && first == "" {
-		return "unknown (" + err.Error() + ")"
-	}
+	first := benchkit.VersionOf(bin, args...)
 	for _, p := range []string{"nginx version: ", "Server version: "} {
 		first = strings.TrimPrefix(first, p)
 	}

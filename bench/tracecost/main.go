@@ -9,21 +9,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 func main() {
@@ -44,21 +40,7 @@ func main() {
 	flag.BoolVar(&cfg.markdown, "markdown", false, "print the tables as GitHub markdown (for docs/performance.md)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs, trace files) even on success")
 	flag.Parse()
-	if err := cfg.check(); err != nil {
-		fmt.Fprintf(os.Stderr, "tracecost: %v\n", err)
-		flag.Usage()
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, cfg); err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "tracecost: interrupted; every process it started is stopped")
-			os.Exit(130)
-		}
-		fmt.Fprintf(os.Stderr, "tracecost: %v\n", err)
-		os.Exit(1)
-	}
+	benchkit.Main("tracecost", cfg.check, func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func (cfg config) check() error {
@@ -101,11 +83,8 @@ type runner struct {
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	if runtime.NumCPU() < 2 {
-		return errors.New("needs 2 CPUs: wsgate on CPU 0, load and echo on CPU 1")
-	}
-	if _, err := exec.LookPath("taskset"); err != nil {
-		return errors.New("needs taskset (util-linux) to pin processes to CPUs")
+	if err := benchkit.CanPin("wsgate on CPU 0, load and echo on CPU 1"); err != nil {
+		return err
 	}
 	bins := []string{cfg.wsgate}
 	if cfg.baseline != "" {
@@ -119,19 +98,13 @@ func run(ctx context.Context, cfg config) (err error) {
 			return err
 		}
 	}
-	// Children inherit a soft limit this program set itself (os/exec
-	// restores the original one otherwise); each tunnel holds 2
-	// descriptors here and 2 in wsgate.
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("read open-files limit: %w", err)
+	noFile, err := benchkit.RaiseNoFile()
+	if err != nil {
+		return err
 	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("raise open-files limit: %w", err)
-	}
-	if most := int(lim.Max/2) - 250; !cfg.skipMemory && cfg.tunnels > most {
-		fmt.Fprintf(os.Stderr, "tracecost: open-files limit %d: holding %d tunnels, not %d\n", lim.Max, most, cfg.tunnels)
+	// Each tunnel holds 2 descriptors here and 2 in wsgate.
+	if most := int(noFile/2) - 250; !cfg.skipMemory && cfg.tunnels > most {
+		fmt.Fprintf(os.Stderr, "tracecost: open-files limit %d: holding %d tunnels, not %d\n", noFile, most, cfg.tunnels)
 		cfg.tunnels = most
 	}
 	if err := pinSelf("1"); err != nil {
@@ -183,12 +156,12 @@ func run(ctx context.Context, cfg config) (err error) {
 		running = append(running, t)
 	}
 
-	r.loadStart = loadAvg()
+	r.loadStart = benchkit.LoadAvg()
 	samples, err := r.rounds(ctx, running)
 	if err != nil {
 		return err
 	}
-	r.loadEnd = loadAvg()
+	r.loadEnd = benchkit.LoadAvg()
 	stats, err := r.checkTraces(running)
 	if err != nil {
 		return err
@@ -211,7 +184,7 @@ func run(ctx context.Context, cfg config) (err error) {
 // fails when the upgrade's compression is not what the mode promises,
 // unless t is the baseline's, which may predate the mode.
 func (r *runner) serve(ctx context.Context, t *target, name string) error {
-	addr, err := freePort()
+	addr, err := benchkit.FreePort()
 	if err != nil {
 		return err
 	}
@@ -269,7 +242,7 @@ func (r *runner) rounds(ctx context.Context, targets []*target) ([]sample, error
 // cost wsgate.
 func (r *runner) slice(ctx context.Context, t *target, round int) sample {
 	s := sample{Round: round, Target: t.name}
-	pid := t.c.cmd.Process.Pid
+	pid := t.c.Cmd.Process.Pid
 	cpu0, err := cpuTime(pid)
 	if err != nil {
 		s.Error = err.Error()
@@ -437,7 +410,7 @@ func (r *runner) memory(ctx context.Context, t target) (memResult, error) {
 		return res, err
 	}
 	defer t.c.stop()
-	pid := t.c.cmd.Process.Pid
+	pid := t.c.Cmd.Process.Pid
 	fmt.Fprintf(os.Stderr, "memory  %-13s  opening %d tunnels\n", t.name, r.cfg.tunnels)
 
 	// A few tunnels first, closed again, so that what any first tunnel
@@ -513,51 +486,4 @@ func (r *runner) open(ctx context.Context, t target, n int) ([]*websocket.Conn, 
 	close(next)
 	wg.Wait()
 	return conns, first
-}
-
-// freePort asks the kernel for an unused port on 127.0.0.1. Another
-// program could take it before wsgate binds it; wsgate would then fail to
-// start and say so.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// versionOf is the first line of BIN version.
-func versionOf(bin string) string {
-	out, err := exec.Command(bin, "version").CombinedOutput()
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	if err != nil && first == "" {
-		return "unknown (" + err.Error() + ")"
-	}
-	return first
-}
-
-// machine describes the computer: CPUs, model and kernel.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for l := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%d CPUs, %s, Linux %s", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)))
-}
-
-// loadAvg is the 1-minute load average, to tell a quiet machine from a
-// busy one in the header.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
-	}
-	return "?"
 }

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 // report prints the header, the two tables and their notes on standard
@@ -35,9 +37,9 @@ func (r *runner) report(targets []*target, samples []sample, stats map[string]tr
 	}
 
 	date := time.Now().UTC().Format("2006-01-02 15:04 MST")
-	versions := versionOf(cfg.wsgate)
+	versions := benchkit.VersionOf(cfg.wsgate, "version")
 	if cfg.baseline != "" {
-		versions += "; base: " + versionOf(cfg.baseline)
+		versions += "; base: " + benchkit.VersionOf(cfg.baseline, "version")
 	}
 	traceBytes := cfg.traceBytes
 	if traceBytes == 0 {
@@ -53,7 +55,7 @@ func (r *runner) report(targets []*target, samples []sample, stats map[string]tr
 	}
 	head := []string{
 		fmt.Sprintf("date: %s; %d rounds of %s slices; %d connections, each with %d messages in flight, %s", date, cfg.rounds, cfg.slice, cfg.conns, cfg.window, pace),
-		fmt.Sprintf("machine: %s; load average %s before the rounds, %s after them", machine(), r.loadStart, r.loadEnd),
+		fmt.Sprintf("machine: %s; load average %s before the rounds, %s after them", benchkit.Machine(), r.loadStart, r.loadEnd),
 		"pinning: wsgate on CPU 0 (GOMAXPROCS=1); the clients and the echo backend (this program, " + websocketVersion() + ", permessage-deflate with context takeover both ways) on CPU 1",
 		"versions: " + versions,
 		fmt.Sprintf("messages: JSON-RPC 2.0 requests and responses of %d bytes, each different, deflated %s times on the wire (the --trace-file records' len ÷ wire_len)", cfg.size, deflated),
@@ -80,7 +82,7 @@ func (r *runner) report(targets []*target, samples []sample, stats map[string]tr
 
 	w := os.Stdout
 	fmt.Fprintln(w)
-	writeList(w, cfg.markdown, head)
+	benchkit.WriteList(w, cfg.markdown, head)
 	fmt.Fprintln(w)
 	type section struct {
 		rows  [][]string
@@ -92,16 +94,16 @@ func (r *runner) report(targets []*target, samples []sample, stats map[string]tr
 	}
 	for _, tb := range tables {
 		if cfg.markdown {
-			writeMarkdown(w, tb.rows)
+			benchkit.WriteMarkdown(w, tb.rows)
 		} else {
-			writePlain(w, tb.rows)
+			benchkit.WritePlain(w, tb.rows)
 		}
 		fmt.Fprintln(w)
-		writeList(w, cfg.markdown, tb.notes)
+		benchkit.WriteList(w, cfg.markdown, tb.notes)
 		fmt.Fprintln(w)
 	}
 	if len(r.notes) > 0 {
-		writeList(w, cfg.markdown, r.notes)
+		benchkit.WriteList(w, cfg.markdown, r.notes)
 		fmt.Fprintln(w)
 	}
 
@@ -109,7 +111,7 @@ func (r *runner) report(targets []*target, samples []sample, stats map[string]tr
 		return nil
 	}
 	b, err := json.MarshalIndent(map[string]any{
-		"date": date, "machine": machine(), "versions": versions,
+		"date": date, "machine": benchkit.Machine(), "versions": versions,
 		"rounds": cfg.rounds, "slice": cfg.slice.String(), "conns": cfg.conns, "window": cfg.window, "rate": cfg.rate,
 		"size": cfg.size, "trace_bytes": traceBytes, "tunnels": cfg.tunnels, "mem_messages": cfg.memMessages,
 		"modes": lines, "samples": samples, "trace_files": stats, "memory": mem, "notes": r.notes,

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 // userHZ is the unit of utime and stime in /proc/PID/stat: USER_HZ, which
@@ -76,50 +76,28 @@ func pinSelf(cpu string) error {
 }
 
 // A child is a wsgate this program started, in its own process group.
-type child struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{} // closed once it has exited
-}
+type child struct{ *benchkit.Child }
 
-// start runs argv pinned to cpu, its output going to DIR/NAME.log.
+// start runs argv pinned to cpu, its output going to DIR/NAME.log. wsgate
+// has no workers to stop in order, so if this program is killed outright
+// its Pdeathsig is SIGKILL.
 func start(dir, name, cpu string, env []string, argv ...string) (*child, error) {
-	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
+	c, err := benchkit.Start(dir, name, cpu, syscall.SIGKILL, env, argv...)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	defer f.Close()
-	cmd := exec.Command("taskset", append([]string{"-c", cpu}, argv...)...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := spawn(cmd); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c := &child{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(c.done) }()
-	return c, nil
+	return &child{c}, nil
 }
 
 // stop sends SIGTERM, gives wsgate 5 s to end its tunnels, then SIGKILL.
 func (c *child) stop() {
-	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGTERM)
 	select {
-	case <-c.done:
+	case <-c.Done:
 	case <-time.After(5 * time.Second):
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-c.done
+		syscall.Kill(-c.Cmd.Process.Pid, syscall.SIGKILL)
+		<-c.Done
 	}
-}
-
-// tail is the last line of the child's log: where a wsgate that refuses
-// to start says why.
-func (c *child) tail() string {
-	b, _ := os.ReadFile(c.log)
-	s := strings.TrimSpace(string(b))
-	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
 // waitReady dials url until an upgrade succeeds, the child exits, or 10 s
@@ -133,8 +111,8 @@ func (c *child) waitReady(ctx context.Context, url string) (deflate bool, err er
 			return deflate, nil
 		}
 		select {
-		case <-c.done:
-			return false, fmt.Errorf("exited before answering: %s", c.tail())
+		case <-c.Done:
+			return false, fmt.Errorf("exited before answering: %s", c.Tail())
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -144,30 +122,3 @@ func (c *child) waitReady(ctx context.Context, url string) (deflate bool, err er
 		}
 	}
 }
-
-// spawn starts cmd from one goroutine locked to its OS thread for the
-// whole run: the kernel sends a child its Pdeathsig when the thread that
-// forked it exits, and the Go runtime may end threads (go.dev/issue/27505).
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives on
-			for req := range spawnReqs {
-				req.done <- req.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawnReqs <- spawnReq{cmd, done}
-	return <-done
-}
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-var (
-	spawnOnce sync.Once
-	spawnReqs = make(chan spawnReq)
-)

@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"slices"
-	"strings"
-	"text/tabwriter"
+
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
 )
 
 // A costLine is one target's row of the cost table: its figures, one per
@@ -53,40 +52,23 @@ func (l memLine) kibPerTunnel() float64 {
 	return float64(l.During-l.Before) / 1024 / float64(l.Held)
 }
 
-// median is the middle of the values, or the mean of the two middle ones;
-// NaN for none.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-const dash = "–"
-
 // spread formats the median of v and, for more than one value, its
 // minimum and maximum: "1234 (1100–1300)".
 func spread(v []float64, format string) string {
 	if len(v) == 0 {
-		return dash
+		return benchkit.Dash
 	}
-	s := fmt.Sprintf(format, median(v))
+	s := fmt.Sprintf(format, benchkit.Median(v))
 	if len(v) > 1 {
 		s += fmt.Sprintf(" ("+format+"–"+format+")", slices.Min(v), slices.Max(v))
 	}
 	return s
 }
 
-// ratio formats num ÷ den; a dash when either is missing.
+// ratio formats num ÷ den; a benchkit.Dash when either is missing.
 func ratio(num, den float64) string {
 	if math.IsNaN(num) || math.IsNaN(den) || den == 0 {
-		return dash
+		return benchkit.Dash
 	}
 	return fmt.Sprintf("%.2f", num/den)
 }
@@ -107,9 +89,9 @@ func costTable(lines []costLine) [][]string {
 	rows := [][]string{{"mode", "deflate", "msg/s", "wsgate CPU µs/msg", "trace B/msg", "CPU ÷ off", "msg/s ÷ off"}}
 	for _, l := range lines {
 		ref := byName[l.Ref]
-		tb := dash
+		tb := benchkit.Dash
 		if len(l.TraceB) > 0 {
-			tb = fmt.Sprintf("%.0f", median(l.TraceB))
+			tb = fmt.Sprintf("%.0f", benchkit.Median(l.TraceB))
 		}
 		label := l.Label
 		if l.Failed > 0 {
@@ -117,7 +99,7 @@ func costTable(lines []costLine) [][]string {
 		}
 		rows = append(rows, []string{label, yesNo(l.Deflate),
 			spread(l.MsgPerS, "%.0f"), spread(l.CPUUS, "%.2f"), tb,
-			ratio(median(l.CPUUS), median(ref.CPUUS)), ratio(median(l.MsgPerS), median(ref.MsgPerS))})
+			ratio(benchkit.Median(l.CPUUS), benchkit.Median(ref.CPUUS)), ratio(benchkit.Median(l.MsgPerS), benchkit.Median(ref.MsgPerS))})
 	}
 	return rows
 }
@@ -131,7 +113,7 @@ func memTable(lines []memLine) [][]string {
 	rows := [][]string{{"mode", "tunnels held", "RSS before (MiB)", "RSS held (MiB)", "KiB/tunnel", "÷ off"}}
 	for _, l := range lines {
 		kib, ref := l.kibPerTunnel(), byName[l.Ref].kibPerTunnel()
-		cell := dash
+		cell := benchkit.Dash
 		if !math.IsNaN(kib) {
 			cell = fmt.Sprintf("%.1f", kib)
 		}
@@ -145,32 +127,3 @@ func memTable(lines []memLine) [][]string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
-
-// writeMarkdown writes rows as a GitHub table, the first row as its header.
-func writeMarkdown(w io.Writer, rows [][]string) {
-	for i, r := range rows {
-		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
-		if i == 0 {
-			fmt.Fprintf(w, "|%s\n", strings.Repeat("---|", len(r)))
-		}
-	}
-}
-
-// writePlain writes rows as aligned columns for a terminal.
-func writePlain(w io.Writer, rows [][]string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
-}
-
-// writeList writes lines as a markdown list or as plain lines.
-func writeList(w io.Writer, markdown bool, ls []string) {
-	for _, l := range ls {
-		if markdown {
-			l = "- " + l
-		}
-		fmt.Fprintln(w, l)
-	}
-}

@@ -1,29 +1,11 @@
 package main
 
 import (
-	"math"
 	"strings"
 	"testing"
-)
 
-func TestMedian(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3}, 3},
-		{[]float64{5, 1, 3}, 3},
-		{[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v; want %v", tc.in, got, tc.want)
-		}
-	}
-	if got := median(nil); !math.IsNaN(got) {
-		t.Errorf("median(nil) = %v; want NaN", got)
-	}
-}
+	"github.com/wsgate/wsgate/bench/internal/benchkit"
+)
 
 func TestSpread(t *testing.T) {
 	t.Parallel()
@@ -31,7 +13,7 @@ func TestSpread(t *testing.T) {
 		in   []float64
 		want string
 	}{
-		{nil, dash},
+		{nil, benchkit.Dash},
 		{[]float64{12.345}, "12.35"},
 		{[]float64{3, 1.5, 2}, "2.00 (1.50–3.00)"},
 	} {
@@ -61,7 +43,7 @@ func TestCostTable(t *testing.T) {
 	base.add(sample{Echoes: 1, ElapsedS: 1, CPUS: 0.01})
 
 	var b strings.Builder
-	writeMarkdown(&b, costTable([]costLine{off, trace, base}))
+	benchkit.WriteMarkdown(&b, costTable([]costLine{off, trace, base}))
 	want := "| mode | deflate | msg/s | wsgate CPU µs/msg | trace B/msg | CPU ÷ off | msg/s ÷ off |\n" +
 		"|---|---|---|---|---|---|---|\n" +
 		"| tracing off | yes | 20000 (16000–24000) | 10.00 (10.00–10.00) | – | 1.00 | 1.00 |\n" +
@@ -81,7 +63,7 @@ func TestMemTable(t *testing.T) {
 		{Name: "strip", Label: "--trace-file --trace-strip-compression", Ref: "off", memResult: memResult{Asked: 1000}},
 	}
 	var b strings.Builder
-	writePlain(&b, memTable(lines))
+	benchkit.WritePlain(&b, memTable(lines))
 	want := "" +
 		"mode                                    tunnels held  RSS before (MiB)  RSS held (MiB)  KiB/tunnel  ÷ off\n" +
 		"tracing off                             1000          12.0              22.0            10.2        1.00\n" +
