@@ -75,7 +75,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var b strings.Builder
-	Write(&b, h.Metrics(), h.Build, h.Start, om)
+	write(&b, append(families(h.Metrics(), h.Build, h.Start), process()...), om)
 	io.WriteString(w, b.String())
 }
 
@@ -120,9 +120,14 @@ type sample struct {
 	value  float64
 }
 
-// Write writes m in the text format, or OpenMetrics when om.
+// Write writes m in the text format, or OpenMetrics when om. The
+// handler adds the process's own series (process).
 func Write(w io.Writer, m tunnel.Metrics, b Build, start time.Time, om bool) {
-	for _, f := range families(m, b, start) {
+	write(w, families(m, b, start), om)
+}
+
+func write(w io.Writer, families []*family, om bool) {
+	for _, f := range families {
 		if len(f.samples) == 0 {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -71,8 +72,17 @@ func TestPromtool(t *testing.T) {
 	if err != nil {
 		t.Skip("needs promtool (apt-get install prometheus)")
 	}
+	// As the handler writes it, the process's own series included.
+	h := &Handler{Metrics: sampleMetrics, Build: build, Start: start}
+	r := httptest.NewRequest("GET", Path, nil)
+	r.RemoteAddr = "127.0.0.1:5000"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
 	var b strings.Builder
-	Write(&b, sampleMetrics(), build, start, false)
+	b.WriteString(w.Body.String())
+	if !strings.Contains(b.String(), "\ngo_goroutines ") || runtime.GOOS == "linux" && !strings.Contains(b.String(), "\nprocess_open_fds ") {
+		t.Errorf("no go_goroutines or (on Linux) process_open_fds in:\n%s", b.String())
+	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(b.String())
 	out, err := cmd.CombinedOutput()
