@@ -3,8 +3,10 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -14,7 +16,16 @@ import (
 
 // nameServer is a WebSocket backend that sends its name and closes.
 func nameServer(t *testing.T, name string) *httptest.Server {
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return nameServerOn(t, name, "127.0.0.1:0")
+}
+
+// nameServerOn is nameServer listening on addr.
+func nameServerOn(t *testing.T, name, addr string) *httptest.Server {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -23,8 +34,23 @@ func nameServer(t *testing.T, name string) *httptest.Server {
 		c.Write(r.Context(), websocket.MessageText, []byte(name))
 		c.Read(r.Context()) // until the client closes
 	}))
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
 	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
 	return ts
+}
+
+// deadAddr is where the members that a test kills listen: on Linux an
+// address of its own in 127.0.0.0/8, so that the port it frees is not
+// taken by another test's server listening on 127.0.0.1:0 before the
+// proxy's next dial (which would then reach that server instead of
+// being refused). Other systems route 127.0.0.1 only.
+func deadAddr() string {
+	if runtime.GOOS == "linux" {
+		return "127.0.0.2:0"
+	}
+	return "127.0.0.1:0"
 }
 
 // TestBalancerKillOneOfThree is the issue's example: three members, the
@@ -32,7 +58,7 @@ func nameServer(t *testing.T, name string) *httptest.Server {
 // going while the first member is killed: no client sees a failure.
 func TestBalancerKillOneOfThree(t *testing.T) {
 	t.Parallel()
-	a, b, h := nameServer(t, "a"), nameServer(t, "b"), nameServer(t, "h")
+	a, b, h := nameServerOn(t, "a", deadAddr()), nameServerOn(t, "b", deadAddr()), nameServer(t, "h")
 	conf := writeFile(t, "balancer.conf", `<Proxy "balancer://chat">
     BalancerMember "ws://`+a.Listener.Addr().String()+`" loadfactor=2
     BalancerMember "ws://`+b.Listener.Addr().String()+`"
@@ -53,11 +79,13 @@ ProxyPass "/chat/" "balancer://chat/"
 		}
 		c, _, err := websocket.Dial(ctx, "ws://"+proxy+"/chat/room", nil)
 		if err != nil {
+			t.Logf("tunnel %d: %v", i, err)
 			failures++
 			continue
 		}
 		_, name, err := c.Read(ctx)
 		if err != nil {
+			t.Logf("tunnel %d: read: %v", i, err)
 			failures++
 		}
 		got[string(name)]++
